@@ -1,0 +1,309 @@
+package valet
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Grant types a client may register (RFC 7591 §2).
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+	GrantImplicit          = "implicit"
+	GrantPassword          = "password"
+)
+
+// Client authentication methods at the token endpoint (RFC 7591 §2).
+const (
+	AuthSecretBasic = "client_secret_basic"
+	AuthSecretPost  = "client_secret_post"
+	AuthNone        = "none"
+)
+
+// Validation error codes of RFC 7591 §3.2.2.
+const (
+	InvalidRedirectURI    = "invalid_redirect_uri"
+	InvalidClientMetadata = "invalid_client_metadata"
+)
+
+// Client is an application registered to ask people for access, such as the
+// demo's FriendFinder. Its JSON form is the RFC 7591 client metadata.
+type Client struct {
+	ID string `json:"client_id"`
+	// SecretDigest is the keyed digest of the client secret; empty for public
+	// clients (token_endpoint_auth_method "none"). The secret itself is never stored.
+	SecretDigest string `json:"-"`
+
+	Name                    string   `json:"client_name,omitempty"`
+	RedirectURIs            []string `json:"redirect_uris"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	Scopes                  []string `json:"-"` // the most this client may ask for; "scope" in JSON
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+
+	// Pages show these to the person asked for consent.
+	ClientURI string `json:"client_uri,omitempty"`
+	LogoURI   string `json:"logo_uri,omitempty"`
+	PolicyURI string `json:"policy_uri,omitempty"`
+	TosURI    string `json:"tos_uri,omitempty"`
+
+	CreatedAt time.Time `json:"-"`
+	UpdatedAt time.Time `json:"-"`
+}
+
+// Public reports whether the client cannot keep a secret (RFC 6749 §2.1).
+func (c *Client) Public() bool { return c.TokenEndpointAuthMethod == AuthNone }
+
+// AllowsGrant reports whether the client registered grantType.
+func (c *Client) AllowsGrant(grantType string) bool { return slices.Contains(c.GrantTypes, grantType) }
+
+// AllowsResponseType reports whether the client registered responseType.
+func (c *Client) AllowsResponseType(responseType string) bool {
+	return slices.Contains(c.ResponseTypes, responseType)
+}
+
+// AllowsScopes reports whether every scope is among the client's allowed scopes.
+func (c *Client) AllowsScopes(scopes []string) bool {
+	for _, s := range scopes {
+		if !slices.Contains(c.Scopes, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// ApplyDefaults fills what RFC 7591 §2 lets a registration leave out:
+// grant_types ["authorization_code"], response_types derived from the grant
+// types, and token_endpoint_auth_method "client_secret_basic".
+func (c *Client) ApplyDefaults() {
+	if len(c.GrantTypes) == 0 {
+		c.GrantTypes = []string{GrantAuthorizationCode}
+	}
+	if len(c.ResponseTypes) == 0 {
+		c.ResponseTypes = []string{}
+		if c.AllowsGrant(GrantAuthorizationCode) {
+			c.ResponseTypes = append(c.ResponseTypes, "code")
+		}
+		if c.AllowsGrant(GrantImplicit) {
+			c.ResponseTypes = append(c.ResponseTypes, "token")
+		}
+	}
+	if c.TokenEndpointAuthMethod == "" {
+		c.TokenEndpointAuthMethod = AuthSecretBasic
+	}
+	if c.RedirectURIs == nil {
+		c.RedirectURIs = []string{}
+	}
+	if c.Scopes == nil {
+		c.Scopes = []string{}
+	}
+}
+
+// ValidationError says why client metadata or a user was refused, with the
+// RFC 7591 §3.2.2 error code and the field at fault.
+type ValidationError struct {
+	Code    string // InvalidRedirectURI or InvalidClientMetadata
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
+
+func invalid(code, field, format string, args ...any) *ValidationError {
+	return &ValidationError{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+var knownGrants = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantImplicit, GrantPassword}
+var knownResponseTypes = []string{"code", "token"}
+var knownAuthMethods = []string{AuthSecretBasic, AuthSecretPost, AuthNone}
+
+// Validate checks the metadata against RFC 7591 and the security rules of
+// RFC 9700 §2.1 and §4.1 (exact redirect URIs, no fragments, no wildcards,
+// http only on loopback IP literals). Call ApplyDefaults first.
+func (c *Client) Validate() error {
+	if len(c.Name) > 200 || strings.ContainsFunc(c.Name, isControl) {
+		return invalid(InvalidClientMetadata, "client_name", "must be at most 200 characters without control characters")
+	}
+	for _, g := range c.GrantTypes {
+		if !slices.Contains(knownGrants, g) {
+			return invalid(InvalidClientMetadata, "grant_types", "unknown grant type %q; use one of %s", g, strings.Join(knownGrants, ", "))
+		}
+	}
+	for _, rt := range c.ResponseTypes {
+		if !slices.Contains(knownResponseTypes, rt) {
+			return invalid(InvalidClientMetadata, "response_types", "unknown response type %q; use one of %s", rt, strings.Join(knownResponseTypes, ", "))
+		}
+	}
+	if slices.Contains(c.ResponseTypes, "code") && !c.AllowsGrant(GrantAuthorizationCode) {
+		return invalid(InvalidClientMetadata, "response_types", `response type "code" needs grant type "authorization_code"`)
+	}
+	if slices.Contains(c.ResponseTypes, "token") && !c.AllowsGrant(GrantImplicit) {
+		return invalid(InvalidClientMetadata, "response_types", `response type "token" needs grant type "implicit"`)
+	}
+	if c.AllowsGrant(GrantAuthorizationCode) && !slices.Contains(c.ResponseTypes, "code") {
+		return invalid(InvalidClientMetadata, "grant_types", `grant type "authorization_code" needs response type "code"`)
+	}
+	if c.AllowsGrant(GrantImplicit) && !slices.Contains(c.ResponseTypes, "token") {
+		return invalid(InvalidClientMetadata, "grant_types", `grant type "implicit" needs response type "token"`)
+	}
+	if !slices.Contains(knownAuthMethods, c.TokenEndpointAuthMethod) {
+		return invalid(InvalidClientMetadata, "token_endpoint_auth_method", "unknown method %q; use one of %s", c.TokenEndpointAuthMethod, strings.Join(knownAuthMethods, ", "))
+	}
+	if c.Public() && (c.AllowsGrant(GrantClientCredentials) || c.AllowsGrant(GrantPassword)) {
+		return invalid(InvalidClientMetadata, "grant_types", "a public client (token_endpoint_auth_method none) cannot use client_credentials or password: it has no secret to prove itself")
+	}
+	needsRedirect := c.AllowsGrant(GrantAuthorizationCode) || c.AllowsGrant(GrantImplicit)
+	if needsRedirect && len(c.RedirectURIs) == 0 {
+		return invalid(InvalidRedirectURI, "redirect_uris", "at least one redirect URI is required for the authorization_code and implicit grants")
+	}
+	if len(c.RedirectURIs) > 20 {
+		return invalid(InvalidRedirectURI, "redirect_uris", "at most 20 redirect URIs")
+	}
+	for _, u := range c.RedirectURIs {
+		if err := ValidateRedirectURI(u); err != nil {
+			return err
+		}
+	}
+	if len(c.Scopes) > 50 {
+		return invalid(InvalidClientMetadata, "scope", "at most 50 scopes")
+	}
+	for _, s := range c.Scopes {
+		if !ValidScopeToken(s) {
+			return invalid(InvalidClientMetadata, "scope", "scope %q is not a valid scope token (RFC 6749 §3.3: printable ASCII without space, '\"' or '\\', at most 255 characters)", s)
+		}
+	}
+	for field, u := range map[string]string{"client_uri": c.ClientURI, "logo_uri": c.LogoURI, "policy_uri": c.PolicyURI, "tos_uri": c.TosURI} {
+		if u != "" {
+			if err := validateWebURI(u); err != nil {
+				return invalid(InvalidClientMetadata, field, "%s", err)
+			}
+		}
+	}
+	return nil
+}
+
+// responseParams are the parameters an authorization server adds to a
+// redirect URI; a registered URI must not already carry them (RFC 9700 §4.1,
+// catalogue RU-05).
+var responseParams = []string{"code", "state", "iss", "error", "error_description", "error_uri",
+	"id_token", "access_token", "token_type", "expires_in", "session_state", "scope"}
+
+// ValidateRedirectURI checks one redirect URI for registration: an absolute
+// URI with no fragment, no wildcard, no user info and no dot segments; https,
+// http on a loopback IP literal (RFC 8252 §7.3), or a private-use scheme in
+// reverse domain form (RFC 8252 §7.1).
+func ValidateRedirectURI(raw string) error {
+	bad := func(format string, args ...any) error {
+		return invalid(InvalidRedirectURI, "redirect_uris", "%q: %s", raw, fmt.Sprintf(format, args...))
+	}
+	if raw == "" || len(raw) > 2000 {
+		return bad("must be between 1 and 2000 characters")
+	}
+	for _, r := range raw {
+		if r <= 0x20 || r >= 0x7f || r == '\\' || r == '"' || r == '<' || r == '>' || r == '`' || r == '{' || r == '}' || r == '|' || r == '^' {
+			return bad("contains a character that is not allowed in a URI (spaces, controls, non-ASCII, \\, quotes, <, >)")
+		}
+	}
+	if strings.Contains(raw, "#") {
+		return bad("must not contain a fragment (RFC 6749 §3.1.2)")
+	}
+	if strings.Contains(raw, "*") {
+		return bad("wildcards are not allowed: register each exact URI")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() {
+		return bad("must be an absolute URI")
+	}
+	if !strings.HasPrefix(raw, u.Scheme+":") { // url.Parse lowercases the scheme; the raw one must already be
+		return bad("the scheme must be lower case")
+	}
+	switch u.Scheme {
+	case "https", "http":
+		if u.Opaque != "" || u.Host == "" {
+			return bad("must have a host, as in https://app.example/callback")
+		}
+		if u.User != nil || strings.Contains(u.Host, "@") {
+			return bad("must not contain user info")
+		}
+		if u.Host != strings.ToLower(u.Host) {
+			return bad("the host must be lower case")
+		}
+		if u.Scheme == "http" && !IsLoopbackIPHost(u.Hostname()) {
+			return bad("http is only allowed on a loopback IP literal (http://127.0.0.1:PORT/... or http://[::1]:PORT/...); use https")
+		}
+	default:
+		// Private-use URI scheme for native apps, RFC 8252 §7.1: reverse domain
+		// name, so javascript:, data:, vbscript:, file: and urn: never qualify.
+		if !strings.Contains(u.Scheme, ".") {
+			return bad("scheme %q is not allowed: use https, http on a loopback IP, or a reverse-domain private-use scheme such as com.example.app:/callback", u.Scheme)
+		}
+	}
+	path := u.EscapedPath()
+	if u.Opaque != "" {
+		path = u.Opaque
+	}
+	lower := strings.ToLower(path)
+	for _, seg := range strings.Split(lower, "/") {
+		if seg == "." || seg == ".." || strings.Contains(seg, "%2e") || strings.Contains(seg, "%2f") || strings.Contains(seg, "%5c") || strings.Contains(seg, ";") {
+			return bad("must not contain dot segments, encoded dots or slashes, or ';' in the path")
+		}
+	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			return bad("has a malformed query")
+		}
+		for _, p := range responseParams {
+			if q.Has(p) {
+				return bad("its query must not contain %q: the server adds that parameter", p)
+			}
+		}
+	}
+	return nil
+}
+
+// IsLoopbackIPHost reports whether host (without port or brackets) is a
+// loopback IP literal: 127.0.0.0/8 or ::1. "localhost" is not (RFC 8252 §8.3).
+func IsLoopbackIPHost(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	if err != nil || ip.Zone() != "" {
+		return false
+	}
+	return ip.IsLoopback() && (ip.Is6() || ip.String() == host)
+}
+
+func validateWebURI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || len(raw) > 2000 || strings.ContainsFunc(raw, isControl) {
+		return fmt.Errorf("%q must be an absolute https URL", raw)
+	}
+	if u.Scheme != "https" && !(u.Scheme == "http" && IsLoopbackIPHost(u.Hostname())) {
+		return fmt.Errorf("%q must use https", raw)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%q must not contain user info", raw)
+	}
+	return nil
+}
+
+// ValidScopeToken reports whether s is a scope token of RFC 6749 §3.3
+// (1*NQCHAR, NQCHAR = %x21 / %x23-5B / %x5D-7E), at most 255 characters.
+func ValidScopeToken(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if b < 0x21 || b > 0x7e || b == '"' || b == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

@@ -1,0 +1,26 @@
+package valet
+
+import (
+	"slices"
+	"time"
+)
+
+// Consent records that a user let a client use some scopes ("FriendFinder may
+// read your contacts").
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	GrantedAt time.Time
+}
+
+// Covers reports whether the consent already includes every scope asked for;
+// a request for more scopes asks the person again.
+func (c *Consent) Covers(scopes []string) bool {
+	for _, s := range scopes {
+		if !slices.Contains(c.Scopes, s) {
+			return false
+		}
+	}
+	return true
+}
