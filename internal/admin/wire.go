@@ -1,0 +1,182 @@
+package admin
+
+import (
+	"strings"
+	"time"
+
+	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/oauth"
+)
+
+// ClientMetadata is a client as the admin API reads and writes it: the client
+// metadata of RFC 7591 §2, with scope as one space-separated string. It never
+// carries the client secret or its digest.
+type ClientMetadata struct {
+	// ClientID is chosen by the server; a value sent on create is ignored, and
+	// one sent on update must equal the client's.
+	ClientID                string   `json:"client_id,omitempty"`
+	ClientName              string   `json:"client_name,omitempty"`
+	RedirectURIs            []string `json:"redirect_uris"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	Scope                   string   `json:"scope,omitempty"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty"`
+	ClientURI               string   `json:"client_uri,omitempty"`
+	LogoURI                 string   `json:"logo_uri,omitempty"`
+	PolicyURI               string   `json:"policy_uri,omitempty"`
+	TosURI                  string   `json:"tos_uri,omitempty"`
+	// ClientIDIssuedAt is when the client was registered, in seconds since
+	// the Unix epoch (RFC 7591 §3.2.1); ignored on input.
+	ClientIDIssuedAt int64 `json:"client_id_issued_at,omitempty"`
+}
+
+// ClientRegistration is the answer to a registration: the metadata, and for a
+// confidential client the secret. This is the only response that ever
+// carries the secret (RFC 7591 §3.2.1).
+type ClientRegistration struct {
+	ClientMetadata
+	ClientSecret string `json:"client_secret,omitempty"`
+	// ClientSecretExpiresAt is 0, "does not expire"; present only with a secret.
+	ClientSecretExpiresAt *int64 `json:"client_secret_expires_at,omitempty"`
+}
+
+// ClientList is the body of GET /admin/clients.
+type ClientList struct {
+	Clients []ClientMetadata `json:"clients"`
+}
+
+// clientInput is a request body for POST and PUT: the metadata, plus the
+// members a caller might copy from a registration response, so that they can
+// be ignored (POST) or refused (PUT) instead of reported as unknown.
+type clientInput struct {
+	ClientMetadata
+	ClientSecret          *string `json:"client_secret"`
+	ClientSecretExpiresAt *int64  `json:"client_secret_expires_at"`
+}
+
+// UserInput is the body of POST /admin/users. Password is write-only: no
+// response carries it. An empty password creates a user who cannot sign in
+// with a password.
+type UserInput struct {
+	Username string `json:"username"`
+	Password string `json:"password,omitempty"`
+	Email    string `json:"email,omitempty"`
+	Name     string `json:"name,omitempty"`
+}
+
+// UserUpdate is the body of PUT /admin/users/{id}: only the members present
+// change. A present password, even an empty one, replaces the old one.
+type UserUpdate struct {
+	Username *string `json:"username,omitempty"`
+	Password *string `json:"password,omitempty"`
+	Email    *string `json:"email,omitempty"`
+	Name     *string `json:"name,omitempty"`
+}
+
+// UserView is a user as the admin API returns it, without the password hash.
+type UserView struct {
+	ID       string `json:"id"`
+	Username string `json:"username"`
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+	// HasPassword reports whether the user can sign in with a password.
+	HasPassword bool      `json:"has_password"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// UserList is the body of GET /admin/users.
+type UserList struct {
+	Users []UserView `json:"users"`
+}
+
+// viewClient is the metadata of c, with empty lists as [] rather than null.
+func viewClient(c *valet.Client) ClientMetadata {
+	m := ClientMetadata{
+		ClientID:                c.ID,
+		ClientName:              c.Name,
+		RedirectURIs:            nonNil(c.RedirectURIs),
+		GrantTypes:              nonNil(c.GrantTypes),
+		ResponseTypes:           nonNil(c.ResponseTypes),
+		Scope:                   strings.Join(c.Scopes, " "),
+		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+		ClientURI:               c.ClientURI,
+		LogoURI:                 c.LogoURI,
+		PolicyURI:               c.PolicyURI,
+		TosURI:                  c.TosURI,
+	}
+	if !c.CreatedAt.IsZero() {
+		m.ClientIDIssuedAt = c.CreatedAt.Unix()
+	}
+	return m
+}
+
+// newClient turns metadata into a client with defaults applied and every
+// rule checked; it does not set the ID, secret or times. The error is an
+// *oauth.Error or a *valet.ValidationError.
+func newClient(m *ClientMetadata) (*valet.Client, error) {
+	scopes, err := parseScope(m.Scope)
+	if err != nil {
+		return nil, err
+	}
+	c := &valet.Client{
+		Name:                    m.ClientName,
+		RedirectURIs:            m.RedirectURIs,
+		GrantTypes:              m.GrantTypes,
+		ResponseTypes:           m.ResponseTypes,
+		Scopes:                  scopes,
+		TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
+		ClientURI:               m.ClientURI,
+		LogoURI:                 m.LogoURI,
+		PolicyURI:               m.PolicyURI,
+		TosURI:                  m.TosURI,
+	}
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parseScope splits the scope member on single spaces, RFC 7591 §2: "a string
+// containing a space-separated list of scope values (as described in
+// Section 3.3 of OAuth 2.0)". Empty tokens (doubled, leading or trailing
+// spaces) and repeats are refused rather than repaired.
+func parseScope(s string) ([]string, error) {
+	if s == "" {
+		return []string{}, nil
+	}
+	tokens := strings.Split(s, " ")
+	seen := make(map[string]bool, len(tokens))
+	for _, t := range tokens {
+		switch {
+		case t == "":
+			return nil, oauth.Errorf(oauth.InvalidClientMetadata, "scope: separate scopes with single spaces, with none at the start or end, as in \"openid contacts.read\"")
+		case !valet.ValidScopeToken(t):
+			return nil, oauth.Errorf(oauth.InvalidClientMetadata, "scope: %q is not a valid scope (RFC 6749 §3.3: printable ASCII without '\"' or '\\', at most 255 characters)", t)
+		case seen[t]:
+			return nil, oauth.Errorf(oauth.InvalidClientMetadata, "scope: %q is listed twice", t)
+		}
+		seen[t] = true
+	}
+	return tokens, nil
+}
+
+func viewUser(u *valet.User) UserView {
+	return UserView{
+		ID:          u.ID,
+		Username:    u.Username,
+		Email:       u.Email,
+		Name:        u.Name,
+		HasPassword: u.PasswordHash != "",
+		CreatedAt:   u.CreatedAt.UTC(),
+		UpdatedAt:   u.UpdatedAt.UTC(),
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
