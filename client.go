@@ -174,7 +174,7 @@ func (c *Client) Validate() error {
 	}
 	for _, s := range c.Scopes {
 		if !ValidScopeToken(s) {
-			return invalid(InvalidClientMetadata, "scope", "scope %q is not a valid scope token (RFC 6749 §3.3: printable ASCII without space, '\"' or '\\', at most 255 characters)", s)
+			return invalid(InvalidClientMetadata, "scope", "scope %q is not a valid scope token (RFC 6749 §3.3: printable ASCII without space, '\"', '\\' or ',', at most 255 characters)", s)
 		}
 	}
 	for field, u := range map[string]string{"client_uri": c.ClientURI, "logo_uri": c.LogoURI, "policy_uri": c.PolicyURI, "tos_uri": c.TosURI} {
@@ -299,7 +299,9 @@ func ValidScopeToken(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		b := s[i]
-		if b < 0x21 || b > 0x7e || b == '"' || b == '\\' {
+		// A comma is NQCHAR, but "a,b" is almost always a mistaken list
+		// (catalogue IP-04), so Valet refuses it in scope names.
+		if b < 0x21 || b > 0x7e || b == '"' || b == '\\' || b == ',' {
 			return false
 		}
 	}
