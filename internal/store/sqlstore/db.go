@@ -1,0 +1,249 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/valetauth/valet"
+)
+
+// The two dialects, as Dialect reports them.
+const (
+	dialectSQLite   = "sqlite"
+	dialectPostgres = "postgres"
+)
+
+// DB is an open Valet database. It is safe for concurrent use; close it when
+// the server stops.
+type DB struct {
+	dialect string
+	// r serves single-statement reads and w everything that writes. On SQLite
+	// w is one connection, so this process's writers queue in Go instead of
+	// spinning on SQLITE_BUSY, while r's connections read the WAL in
+	// parallel. On PostgreSQL both are the same pool.
+	r, w *sql.DB
+	// forUpdate ends the SELECT of a read-modify-write transaction. PostgreSQL
+	// needs the row lock; a SQLite write transaction already holds the only
+	// write lock, taken at BEGIN IMMEDIATE.
+	forUpdate string
+	// path is the SQLite file, which Migrate opens a pool of its own on.
+	path string
+}
+
+// Open connects to the database named by url and checks that it answers:
+// "sqlite:///var/lib/valet/valet.db" (everything after "sqlite://" is the
+// file path; the directory must exist) or "postgres://user@host:5432/db"
+// ("postgresql://" too; any pgx parameter, such as search_path, may follow).
+// It does not change the schema: call Migrate.
+func Open(ctx context.Context, url string) (*DB, error) {
+	scheme, rest, ok := strings.Cut(url, "://")
+	switch scheme = strings.ToLower(scheme); {
+	case !ok:
+		return nil, errors.New("the database URL has no scheme: use sqlite:///path/valet.db or postgres://user@host/db (--db / VALET_DB)")
+	case scheme == "sqlite":
+		return openSQLite(ctx, rest)
+	case scheme == "postgres" || scheme == "postgresql":
+		return openPostgres(ctx, url)
+	case plainScheme.MatchString(scheme):
+		return nil, fmt.Errorf("unsupported database %q: use sqlite:///path/valet.db or postgres://user@host/db (--db / VALET_DB)", scheme)
+	default:
+		return nil, errors.New("unsupported database URL: use sqlite:///path/valet.db or postgres://user@host/db (--db / VALET_DB)")
+	}
+}
+
+// plainScheme matches what may be echoed from a URL that is not ours; any
+// other text before "://" might be a secret pasted in the wrong place.
+var plainScheme = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]{0,19}$`)
+
+// Dialect reports the engine: "sqlite" or "postgres".
+func (db *DB) Dialect() string { return db.dialect }
+
+// Close closes every connection.
+func (db *DB) Close() error {
+	if db.r == db.w {
+		return db.w.Close()
+	}
+	return errors.Join(db.w.Close(), db.r.Close())
+}
+
+// Store returns the valet.Store kept in this database, every field filled.
+func (db *DB) Store() valet.Store {
+	return valet.Store{
+		Clients:     &clients{db},
+		Users:       &users{db},
+		Sessions:    &sessions{db},
+		Consents:    &consents{db},
+		Codes:       &codes{db},
+		Refresh:     &refresh{db},
+		Revocations: &revocations{db},
+		Replays:     &replays{db},
+		Keys:        &keys{db},
+		Ping:        db.ping,
+	}
+}
+
+var (
+	_ valet.ClientStore     = (*clients)(nil)
+	_ valet.UserStore       = (*users)(nil)
+	_ valet.SessionStore    = (*sessions)(nil)
+	_ valet.ConsentStore    = (*consents)(nil)
+	_ valet.CodeStore       = (*codes)(nil)
+	_ valet.RefreshStore    = (*refresh)(nil)
+	_ valet.RevocationStore = (*revocations)(nil)
+	_ valet.ReplayStore     = (*replays)(nil)
+	_ valet.KeyStore        = (*keys)(nil)
+)
+
+// ping runs a query rather than database/sql's Ping, which may only check
+// that a pooled connection is still open.
+func (db *DB) ping(ctx context.Context) error {
+	var one int
+	if err := db.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("ping %s database: %w", db.dialect, err)
+	}
+	return nil
+}
+
+// q rebinds a query written with "?" placeholders to the dialect: "$1",
+// "$2"... on PostgreSQL. Our queries hold no "?" inside string literals, but
+// quoted text is skipped anyway.
+func (db *DB) q(query string) string {
+	if db.dialect != dialectPostgres {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n, quoted := 0, false
+	for i := 0; i < len(query); i++ {
+		switch c := query[i]; {
+		case c == '\'':
+			quoted = !quoted
+			b.WriteByte(c)
+		case c == '?' && !quoted:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// txAttempts bounds the retries of a transaction PostgreSQL aborted as a
+// deadlock victim or serialization failure; at READ COMMITTED, which every
+// transaction here uses, neither is expected.
+const txAttempts = 3
+
+// tx runs fn in a write transaction and commits it if fn returns nil. fn's
+// own error is returned as is, so that Update can hand back its callback's.
+// After a deadlock or serialization failure fn runs again, from the start,
+// in a new transaction.
+func (db *DB) tx(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+	var err error
+	for attempt := 1; attempt <= txAttempts; attempt++ {
+		if err = db.tryTx(ctx, op, fn); !retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 10 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func (db *DB) tryTx(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap(op, err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback() // the error that matters is fn's
+		return err
+	}
+	return wrap(op, tx.Commit())
+}
+
+// wrap names the operation that failed and maps the engine's errors to the
+// contract's: no rows is valet.ErrNotFound, a unique violation is
+// valet.ErrExists, and a foreign-key violation (a code for a client that is
+// gone, say) is valet.ErrNotFound too.
+func wrap(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %w", op, valet.ErrNotFound)
+	case sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_UNIQUE,
+		sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY,
+		pgCode(err) == "23505":
+		return fmt.Errorf("%s: %w: %w", op, valet.ErrExists, err)
+	case sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, pgCode(err) == "23503":
+		return fmt.Errorf("%s: %w: it refers to a client or user that does not exist: %w", op, valet.ErrNotFound, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func retryable(err error) bool {
+	code := pgCode(err)
+	return code == "40001" || code == "40P01"
+}
+
+func sqliteCode(err error) int {
+	var e *sqlite.Error
+	if errors.As(err, &e) {
+		return e.Code()
+	}
+	return 0
+}
+
+func pgCode(err error) string {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// affected returns how many rows a statement changed.
+func affected(res sql.Result, err error) (int, error) {
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// deleteBatch is how many rows one DeleteExpired statement removes, so that a
+// large backlog never holds the write lock for long.
+const deleteBatch = 1000
+
+// deleteInBatches runs query, a DELETE whose last placeholder is the batch
+// size, until it removes fewer than a batch, and returns the total.
+func (db *DB) deleteInBatches(ctx context.Context, op, query string, args ...any) (int, error) {
+	query = db.q(query)
+	args = append(args, deleteBatch)
+	total := 0
+	for {
+		n, err := affected(db.w.ExecContext(ctx, query, args...))
+		total += n
+		if err != nil {
+			return total, wrap(op, err)
+		}
+		if n < deleteBatch {
+			return total, nil
+		}
+	}
+}

@@ -1,0 +1,37 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+)
+
+// revocations is the valet.RevocationStore.
+type revocations struct{ db *DB }
+
+func (s *revocations) Add(ctx context.Context, id string, expiresAt time.Time) error {
+	_, err := s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO revocations (id, expires_at) VALUES (?, ?)
+		ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
+		WHERE revocations.expires_at < excluded.expires_at`), id, micros(expiresAt))
+	return wrap("add revocation", err)
+}
+
+// AnyRevoked looks up the ids in one query; entries past their expiry still
+// count until DeleteExpired removes them.
+func (s *revocations) AnyRevoked(ctx context.Context, ids ...string) (bool, error) {
+	if len(ids) == 0 {
+		return false, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	var revoked bool
+	err := s.db.r.QueryRowContext(ctx,
+		s.db.q(`SELECT EXISTS (SELECT 1 FROM revocations WHERE id IN (`+placeholders(len(ids))+`))`), args...).Scan(&revoked)
+	return revoked, wrap("look up revocations", err)
+}
+
+func (s *revocations) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	return s.db.deleteInBatches(ctx, "delete expired revocations",
+		`DELETE FROM revocations WHERE id IN (SELECT id FROM revocations WHERE expires_at <= ? LIMIT ?)`, micros(now))
+}

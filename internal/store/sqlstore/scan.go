@@ -1,0 +1,72 @@
+package sqlstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// row is what a scan function reads from: *sql.Row or *sql.Rows.
+type row interface {
+	Scan(dest ...any) error
+}
+
+// micros is the stored form of a time: microseconds since the Unix epoch, or
+// NULL for the zero time. Finer precision is truncated.
+func micros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// timeDest scans a micros column back into a UTC time.
+type timeDest struct{ t *time.Time }
+
+// at returns the scan destination for a time column.
+func at(t *time.Time) timeDest { return timeDest{t} }
+
+func (d timeDest) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*d.t = time.Time{}
+	case int64:
+		*d.t = time.UnixMicro(v).UTC()
+	default:
+		return fmt.Errorf("time column holds %T, want an integer of microseconds", src)
+	}
+	return nil
+}
+
+// list is the stored form of a string list: JSON, so that nil ("null") and
+// empty ("[]") stay distinct.
+func list(s []string) string {
+	b, _ := json.Marshal(s) // a []string always marshals
+	return string(b)
+}
+
+// listDest scans a list column back into a []string.
+type listDest struct{ s *[]string }
+
+// strs returns the scan destination for a list column.
+func strs(s *[]string) listDest { return listDest{s} }
+
+func (d listDest) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	default:
+		return fmt.Errorf("list column holds %T, want JSON text", src)
+	}
+	*d.s = nil
+	return json.Unmarshal(b, d.s)
+}
+
+// placeholders returns "?, ?, ?" for n values of an IN list.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
