@@ -1,0 +1,338 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/oauth"
+)
+
+// maxStateLen bounds state and nonce (catalogue pin P23). A longer value is
+// refused, never truncated: a truncated state would fail the client's check
+// in a way nobody could explain (IP-05).
+const maxStateLen = 1024
+
+// AuthorizeRequest is an authorization request (RFC 6749 §4.1.1, OpenID
+// Connect Core §3.1.2.1), parsed once from the query or the form body.
+// Nothing after parsing reads the raw parameters.
+type AuthorizeRequest struct {
+	ClientID string
+	// RedirectURI is redirect_uri as sent, "" when it was omitted; the code
+	// records it so that the token request must repeat it (RFC 6749 §4.1.3).
+	RedirectURI string
+	// ResponseType is canonical: its space-separated values sorted, because
+	// "the order of values does not matter" (RFC 6749 §3.1.1).
+	ResponseType string
+	// Scopes is the canonical scope set (sorted, distinct). When scope was
+	// omitted it is the client's registered scopes except "openid"
+	// (RFC 6749 §3.3 lets the server use "a pre-defined default value"; a
+	// request without openid is not an OpenID Connect request).
+	Scopes              []string
+	State               string
+	Nonce               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	// Prompt holds the distinct prompt values, sorted: "none", "login",
+	// "consent" (OIDC Core §3.1.2.1). "select_account" is read as "login":
+	// signing in again is how a person picks another account here.
+	Prompt       []string
+	ResponseMode string
+}
+
+// Encode returns the canonical query string of the request: only the
+// parameters Valet reads, sorted by name. The sign-in page returns to
+// "/authorize?" + Encode(), and the consent form carries it (MACed).
+func (r *AuthorizeRequest) Encode() string {
+	v := url.Values{}
+	for k, s := range map[string]string{
+		"client_id":             r.ClientID,
+		"redirect_uri":          r.RedirectURI,
+		"response_type":         r.ResponseType,
+		"scope":                 strings.Join(r.Scopes, " "),
+		"state":                 r.State,
+		"nonce":                 r.Nonce,
+		"code_challenge":        r.CodeChallenge,
+		"code_challenge_method": r.CodeChallengeMethod,
+		"prompt":                strings.Join(r.Prompt, " "),
+		"response_mode":         r.ResponseMode,
+	} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	return v.Encode()
+}
+
+func (r *AuthorizeRequest) hasPrompt(p string) bool { return slices.Contains(r.Prompt, p) }
+
+// authorization is a request whose client and redirect URI are validated:
+// from here on, errors go to redirect, never to an error page.
+type authorization struct {
+	AuthorizeRequest
+	client *valet.Client
+	// redirect is where responses go: the matched registered URI, or the
+	// only registered one when redirect_uri was omitted (pin P9).
+	redirect string
+	// fragment sends the response in the fragment instead of the query, the
+	// default response mode of token-returning response types.
+	fragment bool
+}
+
+// responseTypes is the dispatch table of response_type values, keyed by the
+// canonical (sorted) value. Token-returning types answer in the fragment
+// (OAuth 2.0 Multiple Response Type Encoding Practices §5, catalogue
+// AZ-01c). Implicit and hybrid are off server-wide for now (pin P16): to
+// add one, mark it supported and give it a case in respond.
+var responseTypes = map[string]struct{ fragment, supported bool }{
+	"code":                {fragment: false, supported: true},
+	"token":               {fragment: true},
+	"id_token":            {fragment: true},
+	"id_token token":      {fragment: true},
+	"code id_token":       {fragment: true},
+	"code token":          {fragment: true},
+	"code id_token token": {fragment: true},
+}
+
+// canonicalResponseType sorts the space-separated values of response_type.
+func canonicalResponseType(s string) string {
+	v := strings.Split(s, " ")
+	slices.Sort(v)
+	return strings.Join(v, " ")
+}
+
+// returnsTokens reports whether any value of response_type asks for a token
+// in the front channel, so that even an error about it must go in the
+// fragment, never the query.
+func returnsTokens(values []string) bool {
+	for _, s := range values {
+		for _, t := range strings.Fields(s) {
+			if t == "token" || t == "id_token" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// parseAuthorize parses raw, a query string or a form body, as an
+// authorization request.
+//
+// It returns a nil authorization and a *pageError while the client or the
+// redirect URI cannot be trusted: then nothing may be sent to any redirect
+// URI (RFC 6749 §4.1.2.1, catalogue RU-01, IP-01a). Once both are valid it
+// returns the authorization and, when the request is bad, an *oauth.Error
+// to send there as an error redirect.
+//
+// mixed reports that a POSTed request also carried parameters in its URL.
+func (h *Handler) parseAuthorize(ctx context.Context, raw string, mixed bool) (*authorization, error) {
+	// Catalogue pin P23: the request is at most 8 KiB. A request cut short
+	// by a proxy could change meaning, so it is refused, not truncated.
+	if len(raw) > oauth.MaxQueryBytes {
+		return nil, badRequestPage("The request is too long.", nil)
+	}
+	vals, err := url.ParseQuery(raw)
+	if err != nil {
+		// url.ParseQuery drops malformed pairs and semicolon-separated
+		// ones; what remains cannot be trusted to be the whole request.
+		return nil, badRequestPage("The request is not well-formed.", nil)
+	}
+	// RFC 6749 §3.1: "Request and response parameters MUST NOT be included
+	// more than once." Two client_ids or redirect_uris leave no redirect
+	// target to trust, so this is an error page (IP-01a).
+	for _, p := range []string{"client_id", "redirect_uri"} {
+		if len(vals[p]) > 1 {
+			return nil, badRequestPage("The request names more than one "+p+".",
+				oauth.Errorf(oauth.InvalidRequest, "%s included more than once", p))
+		}
+	}
+	clientID := vals.Get("client_id")
+	if clientID == "" {
+		return nil, badRequestPage("The request does not say which app is asking (client_id is missing).",
+			oauth.Errorf(oauth.InvalidRequest, "client_id required"))
+	}
+	client, err := h.Clients.Get(ctx, clientID)
+	if errors.Is(err, valet.ErrNotFound) {
+		return nil, badRequestPage("The app that sent you here is not registered with Valet.",
+			oauth.Errorf(oauth.InvalidClient, "unknown client"))
+	}
+	if err != nil {
+		return nil, internalPage(err)
+	}
+	// Pin P9: redirect_uri may be omitted only by a plain OAuth request from
+	// a client with one registered URI. Any request that looks like OpenID
+	// Connect counts, even one whose scope will fail to parse, so that an
+	// omitted redirect_uri is never guessed for it.
+	redirect, err := oauth.ResolveRedirectURI(client.RedirectURIs, vals.Get("redirect_uri"), mentionsOpenID(vals["scope"]))
+	if err != nil {
+		return nil, badRequestPage("Valet cannot tell where to send you back: the app did not give an address it has registered, so Valet stopped here.", oauth.From(err))
+	}
+
+	a := &authorization{client: client, redirect: redirect, fragment: returnsTokens(vals["response_type"])}
+	a.ClientID = client.ID
+	// RFC 6749 §4.1.2.1: state is returned "if the "state" parameter was
+	// present", as the exact value; only a single, acceptable one can be.
+	if s := vals["state"]; len(s) == 1 && len(s[0]) <= maxStateLen {
+		a.State = s[0]
+	}
+	return a, h.checkAuthorize(a, vals, mixed)
+}
+
+// checkAuthorize applies the checks that come after the redirect URI is
+// trusted, in order, filling a's request. Each failure is an *oauth.Error
+// for an error redirect.
+func (h *Handler) checkAuthorize(a *authorization, vals url.Values, mixed bool) error {
+	// RFC 6749 §3.1: parameters "MUST NOT be included more than once";
+	// §3.1: "Parameters sent without a value MUST be treated as if they
+	// were omitted".
+	p, err := oauth.SingleValues(vals)
+	if err != nil {
+		return err
+	}
+	if mixed {
+		return oauth.Errorf(oauth.InvalidRequest, "a POSTed authorization request must carry every parameter in the form body, none in the URL")
+	}
+	// OIDC Core §3.1.2.6 and catalogue pin P22: request objects are not
+	// supported. Ignoring one would act on parameters its signature was
+	// meant to override, so the client is told.
+	if p["request"] != "" {
+		return oauth.Errorf("request_not_supported", "request objects are not supported")
+	}
+	if p["request_uri"] != "" {
+		return oauth.Errorf("request_uri_not_supported", "request_uri is not supported")
+	}
+	a.RedirectURI = p["redirect_uri"]
+	if len(p["state"]) > maxStateLen {
+		return oauth.Errorf(oauth.InvalidRequest, "state is longer than %d bytes", maxStateLen)
+	}
+	a.State = p["state"]
+
+	// RFC 6749 §4.1.1: response_type "REQUIRED"; catalogue AZ-01a pins
+	// invalid_request for a missing one.
+	rt := p["response_type"]
+	if rt == "" {
+		return oauth.Errorf(oauth.InvalidRequest, "response_type required")
+	}
+	a.ResponseType = canonicalResponseType(rt)
+	kind, known := responseTypes[a.ResponseType]
+	switch {
+	case !known || !kind.supported:
+		// RFC 6749 §4.1.2.1: "The authorization server does not support
+		// obtaining an authorization code using this method."
+		return oauth.Errorf(oauth.UnsupportedResponseType, "the only supported response_type is code")
+	case !a.client.AllowsResponseType(a.ResponseType):
+		return oauth.Errorf(oauth.UnauthorizedClient, "the client is not registered for response_type %s", a.ResponseType)
+	}
+	a.fragment = kind.fragment
+	// Only the default mode of each type is served; a client asking for
+	// another (form_post, or query for tokens) is told so, not ignored.
+	switch a.ResponseMode = p["response_mode"]; {
+	case a.ResponseMode == "":
+	case a.ResponseMode == "query" && !kind.fragment, a.ResponseMode == "fragment" && kind.fragment:
+	default:
+		return oauth.Errorf(oauth.InvalidRequest, "response_mode not supported for this response_type")
+	}
+
+	// RFC 6749 §3.3: invalid_scope when "the requested scope is invalid,
+	// unknown, or malformed"; catalogue AZ-02a pins refusing over
+	// silently narrowing.
+	scopes, err := oauth.ParseScope(p["scope"])
+	if err != nil {
+		return err
+	}
+	if p["scope"] == "" {
+		scopes = slices.DeleteFunc(slices.Clone(a.client.Scopes), func(s string) bool { return s == "openid" })
+		slices.Sort(scopes)
+		scopes = slices.Compact(scopes)
+	}
+	if !a.client.AllowsScopes(scopes) {
+		return oauth.Errorf(oauth.InvalidScope, "the client is not allowed one or more of the requested scopes")
+	}
+	a.Scopes = scopes
+
+	// RFC 7636 §4.4.1 and catalogue pin P10: PKCE with S256 for every client.
+	a.CodeChallenge, a.CodeChallengeMethod = p["code_challenge"], p["code_challenge_method"]
+	if err := oauth.ValidateChallenge(a.CodeChallenge, a.CodeChallengeMethod); err != nil {
+		return err
+	}
+	if a.Nonce = p["nonce"]; len(a.Nonce) > maxStateLen {
+		return oauth.Errorf(oauth.InvalidRequest, "nonce is longer than %d bytes", maxStateLen)
+	}
+	a.Prompt, err = parsePrompt(p["prompt"])
+	return err
+}
+
+// parsePrompt reads the prompt parameter of OIDC Core §3.1.2.1: a space
+// separated list of none, login, consent and select_account, where none
+// stands alone.
+func parsePrompt(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, v := range strings.Split(s, " ") {
+		switch v {
+		case "none", "login", "consent":
+		case "select_account":
+			v = "login"
+		default:
+			return nil, oauth.Errorf(oauth.InvalidRequest, "prompt may hold only none, login, consent and select_account, separated by single spaces")
+		}
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	// OIDC Core §3.1.2.1: "If this parameter contains none with any other
+	// value, an error is returned."
+	if slices.Contains(out, "none") && len(out) > 1 {
+		return nil, oauth.Errorf(oauth.InvalidRequest, "prompt=none cannot be combined with other prompt values")
+	}
+	return out, nil
+}
+
+// mentionsOpenID reports whether any scope value holds an "openid" token,
+// however badly separated.
+func mentionsOpenID(values []string) bool {
+	for _, s := range values {
+		for _, t := range strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == ',' }) {
+			if t == "openid" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// pageError is an error shown on Valet's own error page: the request could
+// not be trusted to redirect anywhere, or a form was refused.
+type pageError struct {
+	status int
+	page   errorPage
+	cause  error // logged, never shown
+}
+
+func (e *pageError) Error() string { return e.page.Message }
+
+// badRequestPage is a 400 error page. When err is an *oauth.Error its code
+// and description are shown too; they never echo the request.
+func badRequestPage(msg string, err *oauth.Error) *pageError {
+	e := &pageError{status: http.StatusBadRequest, page: errorPage{Title: "This request cannot continue", Message: msg}}
+	if err != nil {
+		e.page.Code, e.page.Detail = err.Code, err.Description
+	}
+	return e
+}
+
+// internalPage is a 500 error page for an unexpected failure; the cause is
+// logged, never shown.
+func internalPage(err error) *pageError {
+	return &pageError{status: http.StatusInternalServerError, cause: err, page: errorPage{
+		Title:   "Something went wrong",
+		Message: "Valet met an unexpected problem. Please try again in a moment.",
+		Code:    oauth.ServerError,
+	}}
+}
