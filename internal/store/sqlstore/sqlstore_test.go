@@ -1,18 +1,12 @@
 package sqlstore
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/valetauth/valet/internal/store/sqltest"
+
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for the admin connection
 
 	"github.com/valetauth/valet"
@@ -55,67 +49,9 @@ func sqliteURL(t *testing.T) string {
 	return "sqlite://" + filepath.Join(t.TempDir(), "valet.db")
 }
 
-// postgresURL returns VALET_TEST_POSTGRES, skipping the test when it is not
-// set. Once it is set, a server that does not answer fails the test: a
-// silently skipped PostgreSQL suite would pass with the backend broken.
-func postgresURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("VALET_TEST_POSTGRES")
-	if u == "" {
-		t.Skip("VALET_TEST_POSTGRES is not set; set it to run against PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	}
-	pgCheck.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		db, err := sql.Open("pgx", u)
-		if err == nil {
-			err = db.PingContext(ctx)
-			db.Close()
-		}
-		pgErr = err
-	})
-	if pgErr != nil {
-		t.Fatalf("VALET_TEST_POSTGRES is set but PostgreSQL does not answer: %v; start it, or unset the variable to skip these tests", pgErr)
-	}
-	return u
-}
+func postgresURL(t *testing.T) string { return sqltest.PostgresURL(t) }
 
-var (
-	pgCheck sync.Once
-	pgErr   error
-)
-
-// freshSchema creates an empty schema, dropped when the test ends, and
-// returns base with a search_path naming it, so that every test has a
-// database of its own.
-func freshSchema(t *testing.T, base string) string {
-	t.Helper()
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := "valet_test_" + strings.ToLower(rand.Text())
-	// A schema name is an identifier, which cannot be a parameter; it is
-	// generated here and quoted anyway.
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
-		admin.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func freshSchema(t *testing.T, base string) string { return sqltest.FreshSchema(t, base) }
 
 // backends runs fn on a fresh, migrated SQLite database and, when
 // VALET_TEST_POSTGRES is set, on a fresh PostgreSQL schema.

@@ -1,0 +1,311 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/valetauth/valet"
+	"go.yaml.in/yaml/v3"
+)
+
+// config is everything `valet serve` can be told. Values come from, in order
+// of precedence: flags, VALET_* environment variables, the YAML file named by
+// --config (or VALET_CONFIG), and the zero-configuration defaults.
+type config struct {
+	Issuer     string `yaml:"issuer"`      // VALET_ISSUER, --issuer
+	Addr       string `yaml:"addr"`        // VALET_ADDR, --addr
+	AdminAddr  string `yaml:"admin_addr"`  // VALET_ADMIN_ADDR, --admin-addr
+	Data       string `yaml:"data"`        // VALET_DATA, --data
+	DB         string `yaml:"db"`          // VALET_DB, --db
+	Secret     string `yaml:"secret"`      // VALET_SECRET
+	AdminToken string `yaml:"admin_token"` // VALET_ADMIN_TOKEN
+	LogFormat  string `yaml:"log_format"`  // VALET_LOG_FORMAT, --log-format: text or json
+	LogLevel   string `yaml:"log_level"`   // VALET_LOG_LEVEL, --log-level: debug, info, warn, error
+}
+
+func defaultConfig() config {
+	return config{
+		Issuer:    "http://localhost:8080",
+		Addr:      ":8080",
+		AdminAddr: "127.0.0.1:8081",
+		Data:      "./valet-data",
+		LogFormat: "text",
+		LogLevel:  "info",
+	}
+}
+
+// setting ties one config field to its flag, environment variable and YAML key.
+type setting struct {
+	flag, env string
+	field     func(*config) *string
+}
+
+var settings = []setting{
+	{"issuer", "VALET_ISSUER", func(c *config) *string { return &c.Issuer }},
+	{"addr", "VALET_ADDR", func(c *config) *string { return &c.Addr }},
+	{"admin-addr", "VALET_ADMIN_ADDR", func(c *config) *string { return &c.AdminAddr }},
+	{"data", "VALET_DATA", func(c *config) *string { return &c.Data }},
+	{"db", "VALET_DB", func(c *config) *string { return &c.DB }},
+	{"", "VALET_SECRET", func(c *config) *string { return &c.Secret }},
+	{"", "VALET_ADMIN_TOKEN", func(c *config) *string { return &c.AdminToken }},
+	{"log-format", "VALET_LOG_FORMAT", func(c *config) *string { return &c.LogFormat }},
+	{"log-level", "VALET_LOG_LEVEL", func(c *config) *string { return &c.LogLevel }},
+}
+
+// addServeFlags declares the flags of serve and migrate. --data is the root's
+// persistent flag.
+func addServeFlags(cmd *cobra.Command) {
+	d := defaultConfig()
+	f := cmd.Flags()
+	f.String("config", "", "YAML configuration file (env VALET_CONFIG)")
+	f.String("issuer", d.Issuer, "issuer URL: the public address clients use (env VALET_ISSUER)")
+	f.String("addr", d.Addr, "public listener address (env VALET_ADDR)")
+	f.String("admin-addr", d.AdminAddr, "admin API listener address; keep it private (env VALET_ADMIN_ADDR)")
+	f.String("db", "", "database: sqlite:///path/valet.db or postgres://user@host/db (env VALET_DB; default: valet.db in the data directory)")
+	f.String("log-format", d.LogFormat, "log format: text or json (env VALET_LOG_FORMAT)")
+	f.String("log-level", d.LogLevel, "log level: debug, info, warn or error (env VALET_LOG_LEVEL)")
+}
+
+// loadConfig merges defaults, the YAML file, the environment and the flags
+// that were set, then validates the result.
+func loadConfig(cmd *cobra.Command, getenv func(string) string) (config, error) {
+	c := defaultConfig()
+	path := getenv("VALET_CONFIG")
+	if f := cmd.Flags().Lookup("config"); f != nil && f.Changed {
+		path = f.Value.String()
+	}
+	if path != "" {
+		if err := readYAML(path, &c); err != nil {
+			return c, err
+		}
+	}
+	for _, s := range settings {
+		if v := getenv(s.env); v != "" {
+			*s.field(&c) = v
+		}
+		if s.flag == "" {
+			continue
+		}
+		if f := cmd.Flags().Lookup(s.flag); f != nil && f.Changed {
+			*s.field(&c) = f.Value.String()
+		}
+	}
+	return c, c.validate()
+}
+
+func readYAML(path string, c *config) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read the config file: %w (check --config / VALET_CONFIG)", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %v (known keys: issuer, addr, admin_addr, data, db, secret, admin_token, log_format, log_level)", path, err)
+	}
+	return nil
+}
+
+// validate checks every value and says what to fix.
+func (c *config) validate() error {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	if err := validateIssuer(c.Issuer); err != nil {
+		add("issuer %q: %v", c.Issuer, err)
+	}
+	for name, addr := range map[string]string{"addr": c.Addr, "admin-addr": c.AdminAddr} {
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			add("%s %q: want host:port or :port, such as :8080", name, addr)
+		}
+	}
+	if _, port, _ := net.SplitHostPort(c.Addr); c.Addr == c.AdminAddr && port != "0" {
+		add("addr and admin-addr are both %q: the admin API needs its own listener", c.Addr)
+	}
+	if c.Data == "" {
+		add("data: the data directory must not be empty")
+	}
+	if c.DB != "" && !strings.HasPrefix(c.DB, "sqlite://") && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
+		add("db: want sqlite:///path/valet.db or postgres://user@host:5432/dbname")
+	}
+	if c.Secret != "" {
+		if _, err := decodeSecret(c.Secret); err != nil {
+			add("VALET_SECRET: %v", err)
+		}
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 32 {
+		add("VALET_ADMIN_TOKEN: must be at least 32 characters; generate one with: openssl rand -hex 32")
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		add("log-format %q: want text or json", c.LogFormat)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		add("log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("invalid configuration:\n  - %s", strings.Join(problems, "\n  - "))
+	}
+	return nil
+}
+
+// validateIssuer enforces RFC 8414 §2: an https URL with no query or
+// fragment; http is allowed only for localhost and loopback addresses, for
+// development.
+func validateIssuer(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return errors.New("want an absolute URL such as https://auth.example.com")
+	}
+	if u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(s, "#") || strings.HasSuffix(s, "?") {
+		return errors.New("must not have a query or fragment")
+	}
+	if strings.HasSuffix(u.Path, "/") {
+		return errors.New("must not end with a slash")
+	}
+	if u.User != nil {
+		return errors.New("must not contain user info")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if h := u.Hostname(); h != "localhost" && !valet.IsLoopbackIPHost(h) {
+			return errors.New("must use https (http is only for localhost development)")
+		}
+	default:
+		return errors.New("must use https")
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
+
+// decodeSecret accepts 32 or more bytes as hex or base64.
+func decodeSecret(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if strings.Trim(s, "0123456789abcdefABCDEF") == "" {
+		// All hex digits: read it as hex, never as base64 of the same characters.
+		if b, err := hex.DecodeString(s); err == nil && len(b) >= 32 {
+			return b, nil
+		}
+		return nil, errors.New("must be at least 32 random bytes (64 hex characters); generate one with: openssl rand -hex 32")
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) >= 32 {
+			return b, nil
+		}
+	}
+	return nil, errors.New("must be at least 32 random bytes as hex or base64; generate one with: openssl rand -hex 32")
+}
+
+// dataFiles resolves the key-encryption secret and the admin token: from the
+// configuration when set, otherwise from files in the data directory, which
+// are generated (mode 0600) on first start. generated names the files made.
+func dataFiles(c *config) (secretKey []byte, adminToken string, generated []string, err error) {
+	if err := os.MkdirAll(c.Data, 0o700); err != nil {
+		return nil, "", nil, fmt.Errorf("create the data directory %s: %w (set --data or VALET_DATA to a writable directory)", c.Data, err)
+	}
+	if c.Secret != "" {
+		secretKey, _ = decodeSecret(c.Secret)
+	} else {
+		s, made, err := readOrCreate(filepath.Join(c.Data, "secret"), func() string { return randomHex(32) })
+		if err != nil {
+			return nil, "", nil, err
+		}
+		if secretKey, err = decodeSecret(s); err != nil {
+			return nil, "", nil, fmt.Errorf("%s: %w", filepath.Join(c.Data, "secret"), err)
+		}
+		if made {
+			generated = append(generated, filepath.Join(c.Data, "secret"))
+		}
+	}
+	adminToken = c.AdminToken
+	if adminToken == "" {
+		t, made, err := readOrCreate(filepath.Join(c.Data, "admin-token"), func() string { return "vadm_" + randomHex(32) })
+		if err != nil {
+			return nil, "", nil, err
+		}
+		if len(t) < 32 {
+			return nil, "", nil, fmt.Errorf("%s: the admin token must be at least 32 characters", filepath.Join(c.Data, "admin-token"))
+		}
+		adminToken = t
+		if made {
+			generated = append(generated, filepath.Join(c.Data, "admin-token"))
+		}
+	}
+	return secretKey, adminToken, generated, nil
+}
+
+// readOrCreate returns the trimmed content of path, creating it with mode
+// 0600 from gen when it does not exist. O_EXCL makes concurrent first starts
+// agree on one value.
+func readOrCreate(path string, gen func() string) (string, bool, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(bytes.TrimSpace(b)) == 0 {
+		// Another node may have created the file a moment ago; give it time to write.
+		time.Sleep(100 * time.Millisecond)
+		b, err = os.ReadFile(path)
+	}
+	if err == nil {
+		return strings.TrimSpace(string(b)), false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", false, fmt.Errorf("read %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return readOrCreate(path, gen)
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("create %s: %w", path, err)
+	}
+	v := gen()
+	if _, err := f.WriteString(v + "\n"); err != nil {
+		f.Close()
+		return "", false, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", false, fmt.Errorf("write %s: %w", path, err)
+	}
+	return v, true, f.Close()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// dbURL is the database URL: --db, or valet.db in the data directory.
+func (c *config) dbURL() (string, error) {
+	if c.DB != "" {
+		return c.DB, nil
+	}
+	abs, err := filepath.Abs(filepath.Join(c.Data, "valet.db"))
+	if err != nil {
+		return "", err
+	}
+	return "sqlite://" + abs, nil
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	stdlog "log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/keys"
+	"github.com/valetauth/valet/internal/secret"
+	"github.com/valetauth/valet/internal/server"
+	"github.com/valetauth/valet/internal/store/sqlstore"
+)
+
+func newServeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the authorization server",
+		Long: `Run the authorization server. With no configuration it listens on :8080
+(public) and 127.0.0.1:8081 (admin API), keeps its data in ./valet-data
+(an SQLite database, a generated key-encryption secret and admin token),
+and uses http://localhost:8080 as its issuer.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadConfig(cmd, os.Getenv)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, c, cmd.ErrOrStderr(), nil)
+		},
+	}
+	addServeFlags(cmd)
+	return cmd
+}
+
+func newMigrateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply database migrations and exit (serve also does this at start)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadConfig(cmd, os.Getenv)
+			if err != nil {
+				return err
+			}
+			db, err := openDB(cmd.Context(), &c)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			fmt.Fprintln(cmd.OutOrStdout(), "migrations applied:", db.Dialect())
+			return nil
+		},
+	}
+	addServeFlags(cmd)
+	return cmd
+}
+
+func newLogger(c *config, w io.Writer) *slog.Logger {
+	level, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openDB opens and migrates the configured database, creating the data
+// directory for the default SQLite file.
+func openDB(ctx context.Context, c *config) (*sqlstore.DB, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	url, err := c.dbURL()
+	if err != nil {
+		return nil, err
+	}
+	if c.DB == "" {
+		if err := os.MkdirAll(c.Data, 0o700); err != nil {
+			return nil, fmt.Errorf("create the data directory %s: %w (set --data or VALET_DATA to a writable directory)", c.Data, err)
+		}
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	db, err := sqlstore.Open(octx, url)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(octx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate the database: %w", err)
+	}
+	return db, nil
+}
+
+// serve runs Valet until ctx ends, then finishes in-flight requests and
+// returns nil. ready, when not nil, receives the two listeners' addresses.
+func serve(ctx context.Context, c config, logOut io.Writer, ready func(public, admin net.Addr)) error {
+	log := newLogger(&c, logOut)
+	secretKey, adminToken, generated, err := dataFiles(&c)
+	if err != nil {
+		return err
+	}
+	for _, f := range generated {
+		log.Warn("generated a new secret file; production deployments should set VALET_SECRET and VALET_ADMIN_TOKEN from a secret store instead", "file", f)
+	}
+
+	// Listen before anything slow, so that a port in use is reported at once.
+	pubLn, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another server using the port? choose another with --addr or VALET_ADDR)", c.Addr, err)
+	}
+	defer pubLn.Close()
+	admLn, err := net.Listen("tcp", c.AdminAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another server using the port? choose another with --admin-addr or VALET_ADMIN_ADDR)", c.AdminAddr, err)
+	}
+	defer admLn.Close()
+
+	db, err := openDB(ctx, &c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	st := db.Store()
+
+	sealer, err := secret.NewSealer(secretKey)
+	if err != nil {
+		return err
+	}
+	ring := &keys.Ring{Store: st.Keys, Sealer: sealer, Log: log, Now: time.Now}
+	if err := ring.Init(ctx); err != nil {
+		return err
+	}
+
+	public, admin := server.New(server.Options{
+		Issuer: c.Issuer, Store: st, Keys: ring, Digester: secret.NewDigester(secretKey),
+		AdminToken: adminToken, Log: log, Now: time.Now,
+	})
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	servers := []*http.Server{
+		newHTTPServer(public, errLog),
+		newHTTPServer(admin, errLog),
+	}
+
+	bg, cancelBG := context.WithCancel(context.Background())
+	defer cancelBG()
+	go ring.Run(bg, time.Minute)
+	go janitor(bg, st, log, 5*time.Minute)
+
+	errc := make(chan error, 2)
+	for i, ln := range []net.Listener{pubLn, admLn} {
+		go func() { errc <- servers[i].Serve(ln) }()
+	}
+	log.Info("valet is serving", "issuer", c.Issuer, "addr", pubLn.Addr().String(),
+		"admin_addr", admLn.Addr().String(), "db", db.Dialect(), "version", version)
+	if ready != nil {
+		ready(pubLn.Addr(), admLn.Addr())
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		if err := s.Shutdown(sctx); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// newHTTPServer sets the timeouts and limits net/http leaves open by default
+// (catalogue DS-02): slow headers, slow bodies, idle connections, huge headers.
+func newHTTPServer(h http.Handler, errLog *stdlog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          errLog,
+	}
+}
+
+// janitor deletes expired rows every interval, in the bounded batches the
+// store uses, so that tables stop growing.
+func janitor(ctx context.Context, st valet.Store, log *slog.Logger, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		for name, del := range map[string]func(context.Context, time.Time) (int, error){
+			"sessions": st.Sessions.DeleteExpired, "codes": st.Codes.DeleteExpired,
+			"refresh_tokens": st.Refresh.DeleteExpired, "revocations": st.Revocations.DeleteExpired, "replays": st.Replays.DeleteExpired,
+			"signing_keys": st.Keys.DeleteExpired,
+		} {
+			n, err := del(ctx, now)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("delete expired rows", "table", name, "err", err)
+				}
+				continue
+			}
+			if n > 0 {
+				log.Debug("deleted expired rows", "table", name, "count", n)
+			}
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/valetauth/valet/internal/oauth"
+	"github.com/valetauth/valet/internal/secret"
+)
+
+// withDefaults wraps h with panic recovery, default headers and one access-log
+// line per request. The log line names the method, the path (never the query,
+// which carries codes, state and tokens), the status and the duration; no
+// header or body is ever logged.
+func withDefaults(h http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		reqID := secret.ID("")[:12]
+		rec.Header().Set("X-Content-Type-Options", "nosniff")
+		rec.Header().Set("X-Request-Id", reqID)
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.Error("panic serving request", "request_id", reqID, "path", r.URL.Path,
+					"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				if !rec.wrote {
+					oauth.WriteJSON(rec, oauth.Internal(fmt.Errorf("panic: %v", p)))
+				}
+			}
+			log.Info("request", "request_id", reqID, "method", r.Method, "path", r.URL.Path,
+				"status", rec.status(), "duration_ms", float64(time.Since(start).Microseconds())/1000)
+		}()
+		h.ServeHTTP(rec, r)
+	})
+}
+
+// statusRecorder remembers the status a handler wrote, for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wrote {
+		s.code, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if !s.wrote {
+		s.code, s.wrote = http.StatusOK, true
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) status() int {
+	if !s.wrote {
+		return http.StatusOK
+	}
+	return s.code
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
