@@ -25,6 +25,12 @@ const (
 	AuthNone        = "none"
 )
 
+// Access token formats a client may register.
+const (
+	TokenFormatJWT    = "jwt"
+	TokenFormatOpaque = "opaque"
+)
+
 // Validation error codes of RFC 7591 §3.2.2.
 const (
 	InvalidRedirectURI    = "invalid_redirect_uri"
@@ -45,6 +51,13 @@ type Client struct {
 	ResponseTypes           []string `json:"response_types"`
 	Scopes                  []string `json:"-"` // the most this client may ask for; "scope" in JSON
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+
+	// AccessTokenFormat is "jwt" (RFC 9068, the default) or "opaque"
+	// (stored, read by introspection only).
+	AccessTokenFormat string `json:"access_token_format,omitempty"`
+	// Resources are the RFC 8707 resource indicators (absolute URIs) this
+	// client may ask tokens for; empty means only the default audience.
+	Resources []string `json:"resources,omitempty"`
 
 	// Pages show these to the person asked for consent.
 	ClientURI string `json:"client_uri,omitempty"`
@@ -95,6 +108,9 @@ func (c *Client) ApplyDefaults() {
 	}
 	if c.TokenEndpointAuthMethod == "" {
 		c.TokenEndpointAuthMethod = AuthSecretBasic
+	}
+	if c.AccessTokenFormat == "" {
+		c.AccessTokenFormat = TokenFormatJWT
 	}
 	if c.RedirectURIs == nil {
 		c.RedirectURIs = []string{}
@@ -167,6 +183,17 @@ func (c *Client) Validate() error {
 	for _, u := range c.RedirectURIs {
 		if err := ValidateRedirectURI(u); err != nil {
 			return err
+		}
+	}
+	if c.AccessTokenFormat != TokenFormatJWT && c.AccessTokenFormat != TokenFormatOpaque {
+		return invalid(InvalidClientMetadata, "access_token_format", "unknown format %q; use jwt or opaque", c.AccessTokenFormat)
+	}
+	if len(c.Resources) > 20 {
+		return invalid(InvalidClientMetadata, "resources", "at most 20 resources")
+	}
+	for _, r := range c.Resources {
+		if err := ValidateResource(r); err != nil {
+			return invalid(InvalidClientMetadata, "resources", "%s", err)
 		}
 	}
 	if len(c.Scopes) > 50 {
@@ -287,6 +314,17 @@ func validateWebURI(raw string) error {
 	}
 	if u.User != nil {
 		return fmt.Errorf("%q must not contain user info", raw)
+	}
+	return nil
+}
+
+// ValidateResource checks an RFC 8707 resource indicator: an absolute URI
+// with no fragment (RFC 8707 §2), printable ASCII, at most 2000 characters.
+func ValidateResource(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || len(raw) > 2000 || strings.Contains(raw, "#") ||
+		strings.ContainsFunc(raw, func(r rune) bool { return r <= 0x20 || r >= 0x7f }) {
+		return fmt.Errorf("resource %q must be an absolute URI without a fragment (RFC 8707 §2)", raw)
 	}
 	return nil
 }

@@ -24,6 +24,7 @@ type Store struct {
 	Consents    ConsentStore
 	Codes       CodeStore
 	Refresh     RefreshStore
+	Access      AccessTokenStore
 	Revocations RevocationStore
 	Replays     ReplayStore
 	Keys        KeyStore
@@ -104,6 +105,18 @@ type RefreshStore interface {
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 }
 
+// AccessTokenStore keeps opaque access tokens under the keyed digest of their
+// value. JWT access tokens are not stored: they verify on their own, and the
+// RevocationStore says when one stops early.
+type AccessTokenStore interface {
+	Create(ctx context.Context, t *AccessToken) error
+	// Get returns the token under digest; ErrNotFound when unknown. Expired
+	// tokens may still be returned until DeleteExpired removes them: callers
+	// check ExpiresAt.
+	Get(ctx context.Context, digest string) (*AccessToken, error)
+	DeleteExpired(ctx context.Context, now time.Time) (int, error)
+}
+
 // RevocationStore is a shared deny-list of token identifiers (a JWT's jti or
 // a grant family) that must stop working before they expire on their own.
 type RevocationStore interface {
@@ -133,6 +146,13 @@ type KeyStore interface {
 	List(ctx context.Context) ([]*SigningKey, error) // newest first
 	// Retire stops a key from signing at at; it stays published until removeAt.
 	Retire(ctx context.Context, id string, at, removeAt time.Time) error
+	// Rotate inserts next and retires every other unretired key of
+	// next.Algorithm at next.NotBefore (published until removeAt), in one
+	// step that is atomic across nodes, but only when the newest key of that
+	// algorithm was created before createdBefore; otherwise it changes
+	// nothing and returns false. Scheduled rotation on many nodes thus makes
+	// one new key; a forced rotation passes a createdBefore in the future.
+	Rotate(ctx context.Context, next *SigningKey, removeAt, createdBefore time.Time) (bool, error)
 	// DeleteExpired removes keys whose RemoveAt has passed.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 }

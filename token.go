@@ -23,3 +23,18 @@ type RefreshToken struct {
 func (t *RefreshToken) Active(now time.Time) bool {
 	return t.UsedAt.IsZero() && t.RevokedAt.IsZero() && now.Before(t.ExpiresAt)
 }
+
+// AccessToken is an opaque access token, for clients registered with
+// access_token_format "opaque": introspection is the only way to read it.
+type AccessToken struct {
+	Digest    string
+	ID        string // like a JWT's jti: the key revocation uses
+	GrantID   string // the family it came from; empty for client credentials
+	ClientID  string
+	Subject   string // the user ID, or the client ID for client credentials
+	Scopes    []string
+	Audience  []string
+	AuthTime  time.Time
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}

@@ -16,7 +16,8 @@ import (
 type clients struct{ db *DB }
 
 // clientMetadata mirrors every field of valet.Client that is not a column.
-// Lists are never omitted, so that nil and empty stay distinct.
+// Lists are never omitted, so that nil and empty stay distinct; a field
+// added later (resources) is absent from older rows and reads as nil.
 type clientMetadata struct {
 	Name                    string   `json:"name,omitempty"`
 	RedirectURIs            []string `json:"redirect_uris"`
@@ -24,6 +25,8 @@ type clientMetadata struct {
 	ResponseTypes           []string `json:"response_types"`
 	Scopes                  []string `json:"scopes"`
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty"`
+	AccessTokenFormat       string   `json:"access_token_format,omitempty"`
+	Resources               []string `json:"resources"`
 	ClientURI               string   `json:"client_uri,omitempty"`
 	LogoURI                 string   `json:"logo_uri,omitempty"`
 	PolicyURI               string   `json:"policy_uri,omitempty"`
@@ -38,6 +41,8 @@ func clientMetadataOf(c *valet.Client) string {
 		ResponseTypes:           c.ResponseTypes,
 		Scopes:                  c.Scopes,
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+		AccessTokenFormat:       c.AccessTokenFormat,
+		Resources:               c.Resources,
 		ClientURI:               c.ClientURI,
 		LogoURI:                 c.LogoURI,
 		PolicyURI:               c.PolicyURI,
@@ -66,6 +71,8 @@ func scanClient(r row) (*valet.Client, error) {
 	c.ResponseTypes = m.ResponseTypes
 	c.Scopes = m.Scopes
 	c.TokenEndpointAuthMethod = m.TokenEndpointAuthMethod
+	c.AccessTokenFormat = m.AccessTokenFormat
+	c.Resources = m.Resources
 	c.ClientURI = m.ClientURI
 	c.LogoURI = m.LogoURI
 	c.PolicyURI = m.PolicyURI

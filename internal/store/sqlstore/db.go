@@ -85,6 +85,7 @@ func (db *DB) Store() valet.Store {
 		Consents:    &consents{db},
 		Codes:       &codes{db},
 		Refresh:     &refresh{db},
+		Access:      &access{db},
 		Revocations: &revocations{db},
 		Replays:     &replays{db},
 		Keys:        &keys{db},
@@ -93,15 +94,16 @@ func (db *DB) Store() valet.Store {
 }
 
 var (
-	_ valet.ClientStore     = (*clients)(nil)
-	_ valet.UserStore       = (*users)(nil)
-	_ valet.SessionStore    = (*sessions)(nil)
-	_ valet.ConsentStore    = (*consents)(nil)
-	_ valet.CodeStore       = (*codes)(nil)
-	_ valet.RefreshStore    = (*refresh)(nil)
-	_ valet.RevocationStore = (*revocations)(nil)
-	_ valet.ReplayStore     = (*replays)(nil)
-	_ valet.KeyStore        = (*keys)(nil)
+	_ valet.ClientStore      = (*clients)(nil)
+	_ valet.UserStore        = (*users)(nil)
+	_ valet.SessionStore     = (*sessions)(nil)
+	_ valet.ConsentStore     = (*consents)(nil)
+	_ valet.CodeStore        = (*codes)(nil)
+	_ valet.RefreshStore     = (*refresh)(nil)
+	_ valet.AccessTokenStore = (*access)(nil)
+	_ valet.RevocationStore  = (*revocations)(nil)
+	_ valet.ReplayStore      = (*replays)(nil)
+	_ valet.KeyStore         = (*keys)(nil)
 )
 
 // ping runs a query rather than database/sql's Ping, which may only check

@@ -109,7 +109,7 @@ func TestSQLiteTwoProcesses(t *testing.T) {
 		wg              sync.WaitGroup
 		mu              sync.Mutex
 		firsts, rotated int
-		keys            int
+		keys, rotations int
 		errs            []error
 	)
 	start := make(chan struct{})
@@ -127,6 +127,11 @@ func TestSQLiteTwoProcesses(t *testing.T) {
 			// case where a deferred SQLite transaction fails with SQLITE_BUSY.
 			inserted, err3 := st.Keys.CreateFirst(ctx, &valet.SigningKey{
 				ID: fmt.Sprintf("k%d", i), Algorithm: "ES256", Sealed: []byte{1}, Public: []byte{2}, CreatedAt: now})
+			// Rotate reads, retires and inserts: only the first of them
+			// sees CreateFirst's key as older than now+1µs.
+			rotatedKey, err5 := st.Keys.Rotate(ctx, &valet.SigningKey{
+				ID: fmt.Sprintf("r%d", i), Algorithm: "ES256", Sealed: []byte{1}, Public: []byte{2},
+				CreatedAt: now.Add(time.Hour), NotBefore: now.Add(time.Hour)}, now.Add(48*time.Hour), now.Add(time.Microsecond))
 			var err4 error
 			for j := 0; j < updates && err4 == nil; j++ {
 				err4 = st.Clients.Update(ctx, "c", func(c *valet.Client) error {
@@ -145,7 +150,10 @@ func TestSQLiteTwoProcesses(t *testing.T) {
 			if inserted {
 				keys++
 			}
-			for _, err := range []error{err1, err2, err3, err4} {
+			if rotatedKey {
+				rotations++
+			}
+			for _, err := range []error{err1, err2, err3, err4, err5} {
 				if err != nil {
 					errs = append(errs, err)
 				}
@@ -157,8 +165,9 @@ func TestSQLiteTwoProcesses(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("%d errors, the first: %v", len(errs), errs[0])
 	}
-	if firsts != 1 || rotated != 1 || keys != 1 {
-		t.Errorf("across two processes: %d first consumptions, %d rotations and %d first keys, want 1 of each", firsts, rotated, keys)
+	if firsts != 1 || rotated != 1 || keys != 1 || rotations != 1 {
+		t.Errorf("across two processes: %d first consumptions, %d refresh rotations, %d first keys and %d key rotations, want 1 of each",
+			firsts, rotated, keys, rotations)
 	}
 	c, err := b.Clients.Get(ctx, "c")
 	must(err)

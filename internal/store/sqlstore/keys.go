@@ -25,21 +25,16 @@ func (s *keys) Create(ctx context.Context, k *valet.SigningKey) error {
 	return wrap("create signing key", err)
 }
 
-// CreateFirst checks and inserts in one transaction. On SQLite the
-// transaction holds the write lock from BEGIN IMMEDIATE; on PostgreSQL two
-// nodes would each see no key at READ COMMITTED, so an advisory lock per
-// algorithm, released at commit, makes the second wait and then see the
-// first one's key.
+// CreateFirst checks and inserts in one transaction, holding the
+// algorithm's lock (see lockAlgorithm) so that of racing nodes only the
+// first sees no key.
 func (s *keys) CreateFirst(ctx context.Context, k *valet.SigningKey) (bool, error) {
 	const op = "create first signing key"
 	var inserted bool
 	err := s.db.tx(ctx, op, func(tx *sql.Tx) error {
 		inserted = false
-		if s.db.dialect == dialectPostgres {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '') || '/' || $2))`,
-				lockClassKeys, k.Algorithm); err != nil {
-				return wrap(op, err)
-			}
+		if err := s.lockAlgorithm(ctx, tx, k.Algorithm); err != nil {
+			return wrap(op, err)
 		}
 		var exists bool
 		if err := tx.QueryRowContext(ctx, s.db.q(`SELECT EXISTS (SELECT 1 FROM signing_keys WHERE algorithm = ?)`), k.Algorithm).
@@ -53,6 +48,64 @@ func (s *keys) CreateFirst(ctx context.Context, k *valet.SigningKey) (bool, erro
 		return nil
 	})
 	return inserted && err == nil, err
+}
+
+// Rotate is CreateFirst's lock and check with a different condition: the
+// newest key of the algorithm must be older than createdBefore. The lock (or
+// SQLite's write lock) makes every other node's Rotate wait until this one
+// commits, then see its new key as the newest and change nothing.
+func (s *keys) Rotate(ctx context.Context, next *valet.SigningKey, removeAt, createdBefore time.Time) (bool, error) {
+	const op = "rotate signing keys"
+	var rotated bool
+	err := s.db.tx(ctx, op, func(tx *sql.Tx) error {
+		rotated = false
+		if err := s.lockAlgorithm(ctx, tx, next.Algorithm); err != nil {
+			return wrap(op, err)
+		}
+		var newest sql.NullInt64
+		if err := tx.QueryRowContext(ctx, s.db.q(`SELECT MAX(created_at) FROM signing_keys WHERE algorithm = ?`), next.Algorithm).
+			Scan(&newest); err != nil {
+			return wrap(op, err)
+		}
+		if newest.Valid && newest.Int64 >= ceilMicros(createdBefore) {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, s.db.q(`UPDATE signing_keys SET retired_at = ?, remove_at = ?
+			WHERE algorithm = ? AND retired_at IS NULL`), micros(next.NotBefore), micros(removeAt), next.Algorithm); err != nil {
+			return wrap(op, err)
+		}
+		if _, err := tx.ExecContext(ctx, s.db.q(insertKey), keyArgs(next)...); err != nil {
+			return wrap(op, err)
+		}
+		rotated = true
+		return nil
+	})
+	return rotated && err == nil, err
+}
+
+// lockAlgorithm serializes CreateFirst and Rotate for one algorithm. On
+// SQLite the transaction already holds the write lock from BEGIN IMMEDIATE;
+// on PostgreSQL two nodes would each read the same keys at READ COMMITTED,
+// so an advisory lock per schema and algorithm, released at commit, makes
+// the second wait and then see the first one's key.
+func (s *keys) lockAlgorithm(ctx context.Context, tx *sql.Tx, algorithm string) error {
+	if s.db.dialect != dialectPostgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '') || '/' || $2))`,
+		lockClassKeys, algorithm)
+	return err
+}
+
+// ceilMicros is t in microseconds since the epoch, rounded up, so that a
+// stored (whole-microsecond) time x satisfies x < ceilMicros(t) exactly when
+// it is before t.
+func ceilMicros(t time.Time) int64 {
+	us := t.UnixMicro()
+	if t.Nanosecond()%1000 != 0 {
+		us++
+	}
+	return us
 }
 
 // List returns every key, newest first.

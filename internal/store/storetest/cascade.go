@@ -51,9 +51,24 @@ func testCascadeClient(t *testing.T, st valet.Store) {
 	grants(t, st, "c1", u.ID, c1.ID)
 	grants(t, st, "c2", u.ID, c2.ID)
 
+	// Access tokens of both kinds: for the user, and for the client itself
+	// (client credentials), whose subject is no user.
+	for _, c := range []*valet.Client{c1, c2} {
+		ok(t, "Create access token", st.Access.Create(ctx, newAccess("user-"+c.ID, c.ID, u.ID, t0)))
+		ok(t, "Create access token", st.Access.Create(ctx, newAccess("self-"+c.ID, c.ID, c.ID, t0)))
+	}
+
 	ok(t, "Delete client", st.Clients.Delete(ctx, c1.ID))
 	granted(t, st, "c1", u.ID, c1.ID, false, false)
 	granted(t, st, "c2", u.ID, c2.ID, false, true)
+	for _, digest := range []string{"user-" + c1.ID, "self-" + c1.ID} {
+		_, err := st.Access.Get(ctx, digest)
+		is(t, "Get access token "+digest+" of a deleted client", err, valet.ErrNotFound)
+	}
+	for _, digest := range []string{"user-" + c2.ID, "self-" + c2.ID} {
+		_, err := st.Access.Get(ctx, digest)
+		ok(t, "Get access token "+digest+" of another client", err)
+	}
 	// Sessions belong to the user, not to a client.
 	_, err := st.Sessions.Get(ctx, "session-c1")
 	ok(t, "Get session after deleting a client", err)
@@ -86,6 +101,7 @@ func testUnknownReference(t *testing.T, st valet.Store) {
 	is(t, "Put consent for an unknown client", st.Consents.Put(ctx, &valet.Consent{UserID: u.ID, ClientID: "nope", GrantedAt: t0}), valet.ErrNotFound)
 	is(t, "Create code of an unknown user", st.Codes.Create(ctx, newCode("code", c.ID, "nope", t0)), valet.ErrNotFound)
 	is(t, "Create refresh token of an unknown client", st.Refresh.Create(ctx, newRefresh("rt", "f", "nope", u.ID, t0)), valet.ErrNotFound)
+	is(t, "Create access token of an unknown client", st.Access.Create(ctx, newAccess("at", "nope", u.ID, t0)), valet.ErrNotFound)
 
 	_, err := st.Sessions.Get(ctx, "s")
 	is(t, "Get refused session", err, valet.ErrNotFound)
@@ -93,6 +109,8 @@ func testUnknownReference(t *testing.T, st valet.Store) {
 	is(t, "Get refused code", err, valet.ErrNotFound)
 	_, err = st.Refresh.Get(ctx, "rt")
 	is(t, "Get refused refresh token", err, valet.ErrNotFound)
+	_, err = st.Access.Get(ctx, "at")
+	is(t, "Get refused access token", err, valet.ErrNotFound)
 
 	old := newRefresh("old", "f", c.ID, u.ID, t0)
 	ok(t, "Create", st.Refresh.Create(ctx, old))

@@ -3,7 +3,7 @@
 // testing/slogtest and testing/fstest. The comments on valet.Store say what
 // each method promises; the subtests here check it, including the security
 // invariants under concurrency (Codes.Consume, Refresh.Rotate,
-// Keys.CreateFirst, Replays.Use, and Update's read-modify-write).
+// Keys.CreateFirst, Keys.Rotate, Replays.Use, and Update's read-modify-write).
 //
 // A backend's own test calls Run with a function that returns an empty,
 // migrated store and closes it through t.Cleanup.
