@@ -31,13 +31,23 @@ const (
 // Every failure is an invalid_request *Error: 405 with Allow: POST for another
 // method (catalogue pin P2), 413 for an oversized body, 400 otherwise.
 func ParseForm(w http.ResponseWriter, r *http.Request, maxBytes int64) (url.Values, error) {
+	body, err := readForm(w, r, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	return parseParams(body, "request body", "")
+}
+
+// readForm applies ParseForm's checks of method, Content-Type and size and
+// returns the body.
+func readForm(w http.ResponseWriter, r *http.Request, maxBytes int64) (string, error) {
 	if maxBytes <= 0 {
 		maxBytes = MaxFormBytes
 	}
 	// RFC 6749 §3.2: "The client MUST use the HTTP "POST" method when making
 	// access token requests."
 	if r.Method != http.MethodPost {
-		return nil, &Error{Code: InvalidRequest, Description: "the method must be POST",
+		return "", &Error{Code: InvalidRequest, Description: "the method must be POST",
 			StatusCode: http.StatusMethodNotAllowed, Header: http.Header{"Allow": {http.MethodPost}}}
 	}
 	// RFC 6749 §4.1.3: parameters are sent "using the
@@ -45,16 +55,16 @@ func ParseForm(w http.ResponseWriter, r *http.Request, maxBytes int64) (url.Valu
 	// refused, not guessed at (catalogue IP-01f).
 	ct := r.Header.Values("Content-Type")
 	if len(ct) != 1 {
-		return nil, Errorf(InvalidRequest, "the Content-Type must be application/x-www-form-urlencoded")
+		return "", Errorf(InvalidRequest, "the Content-Type must be application/x-www-form-urlencoded")
 	}
 	mt, _, err := mime.ParseMediaType(ct[0])
 	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, Errorf(InvalidRequest, "the Content-Type must be application/x-www-form-urlencoded")
+		return "", Errorf(InvalidRequest, "the Content-Type must be application/x-www-form-urlencoded")
 	}
 	tooLarge := &Error{Code: InvalidRequest, Description: "the request body is too large",
 		StatusCode: http.StatusRequestEntityTooLarge}
 	if r.ContentLength > maxBytes {
-		return nil, tooLarge
+		return "", tooLarge
 	}
 	// Read straight into a strings.Builder so the body is not copied again
 	// to become a string (catalogue R10 F1: allocations stay within 4 times
@@ -67,12 +77,12 @@ func ParseForm(w http.ResponseWriter, r *http.Request, maxBytes int64) (url.Valu
 		buf := make([]byte, 4096)
 		if _, err := io.CopyBuffer(&body, http.MaxBytesReader(w, r.Body, maxBytes), buf); err != nil {
 			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				return nil, tooLarge
+				return "", tooLarge
 			}
-			return nil, &Error{Code: InvalidRequest, Description: "the request body could not be read", Err: err}
+			return "", &Error{Code: InvalidRequest, Description: "the request body could not be read", Err: err}
 		}
 	}
-	return parseParams(body.String(), "request body")
+	return body.String(), nil
 }
 
 // ParseQuery parses the raw query string of an authorization request strictly:
@@ -84,7 +94,7 @@ func ParseQuery(rawQuery string) (map[string]string, error) {
 	if len(rawQuery) > MaxQueryBytes {
 		return nil, Errorf(InvalidRequest, "the query string is longer than %d bytes", MaxQueryBytes)
 	}
-	v, err := parseParams(rawQuery, "query string")
+	v, err := parseParams(rawQuery, "query string", "")
 	if err != nil {
 		return nil, err
 	}
@@ -94,8 +104,9 @@ func ParseQuery(rawQuery string) (map[string]string, error) {
 // parseParams decodes an application/x-www-form-urlencoded string exactly as
 // url.ParseQuery does, but refuses what ParseQuery would skip or keep:
 // malformed pairs, semicolon separators, more than MaxParams parameters and
-// repeated parameters. Parameters with empty values are dropped.
-func parseParams(s, where string) (url.Values, error) {
+// repeated parameters, except multi (see ParseFormResources), which may
+// repeat when it is not "". Parameters with empty values are dropped.
+func parseParams(s, where, multi string) (url.Values, error) {
 	// Counted before decoding, so a flood of tiny pairs costs one pass.
 	n := strings.Count(s, "&") + 1
 	if n > MaxParams {
@@ -128,6 +139,10 @@ func parseParams(s, where string) (url.Values, error) {
 			return nil, malformed(err)
 		}
 		if _, ok := v[k]; ok {
+			if k == multi && multi != "" {
+				v[k] = append(v[k], val)
+				continue
+			}
 			repeated = append(repeated, k)
 			continue
 		}

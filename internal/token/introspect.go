@@ -1,0 +1,223 @@
+package token
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/secret"
+)
+
+// Token kinds, the value of Introspection.TokenUse.
+const (
+	UseAccess  = "access_token"
+	UseRefresh = "refresh_token"
+)
+
+// RefreshPrefix starts every refresh token (catalogue §3.2).
+const RefreshPrefix = "rt_"
+
+// maxOpaque bounds a presented opaque token before it is digested; real
+// ones are a three-character prefix and 43 characters.
+const maxOpaque = 256
+
+// Introspection is the RFC 7662 §2.2 introspection response. An inactive
+// token has Active false and no other member (RFC 7662 §2.2: the server
+// "SHOULD NOT include any additional information about an inactive token").
+type Introspection struct {
+	Active   bool   `json:"active"`
+	Scope    string `json:"scope,omitempty"`
+	ClientID string `json:"client_id,omitempty"`
+	// TokenType is "Bearer" for access tokens: RFC 7662 §2.2 defines it as
+	// the type of RFC 6749 §5.1. It is absent for refresh tokens.
+	TokenType string   `json:"token_type,omitempty"`
+	Expiry    int64    `json:"exp,omitempty"`
+	IssuedAt  int64    `json:"iat,omitempty"`
+	NotBefore int64    `json:"nbf,omitempty"`
+	Subject   string   `json:"sub,omitempty"`
+	Audience  Audience `json:"aud,omitempty"` // absent for refresh tokens, which no resource server accepts
+	Issuer    string   `json:"iss,omitempty"`
+	ID        string   `json:"jti,omitempty"`
+
+	// Members Valet adds (RFC 7662 §2.2 allows "other members"). TokenUse
+	// is UseAccess or UseRefresh, whatever token_type_hint said: a resource
+	// server must accept only "access_token" (catalogue JW-02b). GrantID is
+	// the grant family, absent for client-credentials tokens; AuthTime is
+	// when the user last signed in, absent when no user is involved.
+	TokenUse string `json:"token_use,omitempty"`
+	GrantID  string `json:"grant_id,omitempty"`
+	AuthTime int64  `json:"auth_time,omitempty"`
+}
+
+// Introspector finds the tokens Valet issued and says whether each still
+// works: JWT access tokens are verified locally, opaque access tokens and
+// refresh tokens are looked up by their keyed digest, and all of them are
+// checked against the shared deny-list. POST /introspect and the admin API
+// both use it, so both give the same answer.
+type Introspector struct {
+	Issuer      *Issuer // verifies JWT access tokens; its URL is the "iss" of the others
+	Access      valet.AccessTokenStore
+	Refresh     valet.RefreshStore
+	Revocations valet.RevocationStore
+	Digester    *secret.Digester // digests of opaque access tokens and refresh tokens
+	Now         func() time.Time // nil means time.Now
+}
+
+// Introspect returns the RFC 7662 response for raw. Anything that is not a
+// token Valet issued and that still works (expired, revoked, rotated,
+// garbage, signed by a foreign key, an ID token) is exactly {active: false},
+// a fresh value with no other member. The error is only ever a storage
+// failure, which the caller must not report as an inactive token.
+func (i *Introspector) Introspect(ctx context.Context, raw string) (*Introspection, error) {
+	t, err := i.Lookup(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	if t == nil || !t.Active {
+		return &Introspection{Active: false}, nil
+	}
+	return t, nil
+}
+
+// Lookup finds the token raw stands for and describes it, with Active
+// saying whether it works now. It returns nil, nil when raw is no token
+// Valet could have issued: an unknown or malformed value, or a JWT that does
+// not verify (bad signature, foreign or removed key, wrong type, expired).
+// Unlike Introspect it describes a token that exists but no longer works,
+// such as a used or revoked refresh token, so that revocation can find the
+// grant behind it; never send such a description to a caller.
+func (i *Introspector) Lookup(ctx context.Context, raw string) (*Introspection, error) {
+	switch {
+	case strings.HasPrefix(raw, accessPrefix):
+		return i.opaque(ctx, raw)
+	case strings.HasPrefix(raw, RefreshPrefix):
+		return i.refresh(ctx, raw)
+	case strings.Count(raw, ".") == 2:
+		return i.jwt(ctx, raw)
+	}
+	// Codes (ac_), ID tokens and garbage: never an access or refresh token
+	// (catalogue JW-02).
+	return nil, nil
+}
+
+// jwt verifies an RFC 9068 access token and checks its jti and grant on
+// the deny-list (catalogue IR-02c: a revoked JWT still verifies).
+func (i *Introspector) jwt(ctx context.Context, raw string) (*Introspection, error) {
+	// The Issuer's clock decides expiry here; Now serves the stored tokens.
+	c, err := i.Issuer.ParseAccess(raw)
+	if err != nil {
+		return nil, nil
+	}
+	t := &Introspection{
+		Active:    true,
+		Scope:     c.Scope,
+		ClientID:  c.ClientID,
+		TokenType: "Bearer",
+		Expiry:    c.Expiry,
+		IssuedAt:  c.IssuedAt,
+		NotBefore: c.NotBefore,
+		Subject:   c.Subject,
+		Audience:  c.Audience,
+		Issuer:    c.Issuer,
+		ID:        c.ID,
+		TokenUse:  UseAccess,
+		GrantID:   c.GrantID,
+		AuthTime:  c.AuthTime,
+	}
+	// ParseAccess has checked expiry; what is left is the deny-list.
+	return i.denyListed(ctx, t, c.ID, c.GrantID)
+}
+
+// opaque looks up an opaque access token by its digest.
+func (i *Introspector) opaque(ctx context.Context, raw string) (*Introspection, error) {
+	if len(raw) > maxOpaque {
+		return nil, nil
+	}
+	a, err := i.Access.Get(ctx, i.Digester.Digest(secret.PurposeAccess, raw))
+	if errors.Is(err, valet.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	t := &Introspection{
+		// The store may still hold an expired token (AccessTokenStore.Get).
+		Active:    i.now().Before(a.ExpiresAt),
+		Scope:     strings.Join(a.Scopes, " "),
+		ClientID:  a.ClientID,
+		TokenType: "Bearer",
+		Expiry:    a.ExpiresAt.Unix(),
+		IssuedAt:  a.CreatedAt.Unix(),
+		Subject:   a.Subject,
+		Audience:  a.Audience,
+		Issuer:    i.Issuer.URL,
+		ID:        a.ID,
+		TokenUse:  UseAccess,
+		GrantID:   a.GrantID,
+		AuthTime:  unixOrZero(a.AuthTime),
+	}
+	return i.denyListed(ctx, t, a.ID, a.GrantID)
+}
+
+// refresh looks up a refresh token by its digest: it is active while it is
+// unused, unrevoked and unexpired and its family is not on the deny-list.
+func (i *Introspector) refresh(ctx context.Context, raw string) (*Introspection, error) {
+	if len(raw) > maxOpaque {
+		return nil, nil
+	}
+	r, err := i.Refresh.Get(ctx, i.Digester.Digest(secret.PurposeRefresh, raw))
+	if errors.Is(err, valet.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	t := &Introspection{
+		Active:   r.Active(i.now()),
+		Scope:    strings.Join(r.Scopes, " "),
+		ClientID: r.ClientID,
+		Expiry:   r.ExpiresAt.Unix(),
+		IssuedAt: r.CreatedAt.Unix(),
+		Subject:  r.UserID,
+		Issuer:   i.Issuer.URL,
+		TokenUse: UseRefresh,
+		GrantID:  r.FamilyID,
+		AuthTime: unixOrZero(r.AuthTime),
+	}
+	return i.denyListed(ctx, t, r.FamilyID, "")
+}
+
+// denyListed clears t.Active when id or grantID is on the deny-list and
+// returns t. A token already inactive costs no lookup.
+func (i *Introspector) denyListed(ctx context.Context, t *Introspection, id, grantID string) (*Introspection, error) {
+	if !t.Active {
+		return t, nil
+	}
+	ids := [2]string{id, grantID}
+	n := 1
+	if grantID != "" {
+		n = 2
+	}
+	revoked, err := i.Revocations.AnyRevoked(ctx, ids[:n]...)
+	if err != nil {
+		return nil, err
+	}
+	t.Active = !revoked
+	return t, nil
+}
+
+func (i *Introspector) now() time.Time {
+	if i.Now == nil {
+		return time.Now()
+	}
+	return i.Now()
+}
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
