@@ -89,6 +89,42 @@ func assertRedirectError(t *testing.T, r *response, status int, base, code, stat
 	return q
 }
 
+// assertFragmentError checks a REDIRECT ERROR for a token-returning
+// response type: the parameters in the fragment, none in a query.
+func assertFragmentError(t *testing.T, r *response, status int, base, code, state string) url.Values {
+	t.Helper()
+	if r.StatusCode != status {
+		t.Fatalf("status %d, want %d; Location %q\n%s", r.StatusCode, status, r.Header.Get("Location"), r.body)
+	}
+	f := fragmentOf(t, r, base)
+	checkErrorParams(t, f, code, state)
+	if f.Has("access_token") || f.Has("code") {
+		t.Errorf("an error redirect carries a token or code: %s", r.Header.Get("Location"))
+	}
+	return f
+}
+
+// fragmentOf checks that r redirects to base with parameters in the
+// fragment only (no query, so no token can sit in one) and returns them.
+func fragmentOf(t *testing.T, r *response, base string) url.Values {
+	t.Helper()
+	raw := r.Header.Get("Location")
+	if !strings.HasPrefix(raw, base+"#") {
+		t.Fatalf("Location %q, want %s#...", raw, base)
+	}
+	if strings.Contains(raw, "?") || strings.Count(raw, "#") != 1 {
+		t.Fatalf("Location %q has a query or a second '#'", raw)
+	}
+	// The fragment is read as sent: decoding it first, as url.URL.Fragment
+	// does, would turn an encoded "&" inside a value into a separator.
+	_, frag, _ := strings.Cut(raw, "#")
+	f, err := url.ParseQuery(frag)
+	if err != nil {
+		t.Fatalf("fragment of %q: %v", raw, err)
+	}
+	return f
+}
+
 func checkErrorParams(t *testing.T, q url.Values, code, state string) {
 	t.Helper()
 	if got := q.Get("error"); got != code {

@@ -11,6 +11,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -19,9 +20,11 @@ import (
 	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/keys"
 	"github.com/valetauth/valet/internal/secret"
 	"github.com/valetauth/valet/internal/store/sqlstore"
 	"github.com/valetauth/valet/internal/throttle"
+	"github.com/valetauth/valet/internal/token"
 	"github.com/valetauth/valet/internal/web"
 )
 
@@ -31,6 +34,16 @@ const (
 	// verifier and its S256 challenge (RFC 7636 appendix B).
 	verifier  = "dBjftJeZ4CVP-mJ0kWDuGbZvPVFQ51vTV0I2n6s0QZ"
 	challenge = "E9Melhoe2OwvFKQEjMMuIyyrgRrs5qYTGTfMRRVRq3M"
+	// accessTTL is the lifetime of implicit access tokens.
+	accessTTL = 10 * time.Minute
+)
+
+// defaultAudience is the "aud" of implicit access tokens that name no
+// resource; the resources are those fixture clients may ask for.
+var (
+	defaultAudience = []string{"https://api.example"}
+	contactsAPI     = "https://contacts.example/api"
+	calendarAPI     = "https://calendar.example"
 )
 
 // env is a Handler on an httptest server over a real SQLite store.
@@ -40,6 +53,7 @@ type env struct {
 	srv    *httptest.Server
 	st     valet.Store
 	dig    *secret.Digester
+	tokens *token.Issuer // verifies implicit access tokens
 	logs   *syncBuffer
 	offset time.Duration // added to the Handler's clock
 	mu     sync.Mutex
@@ -79,9 +93,46 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
+// ring holds the signing keys every env shares, in a SQLite database of its
+// own that TestMain makes: a fresh RSA key per env would add a quarter of a
+// second to each of some forty tests.
+var ring *keys.Ring
+
+func TestMain(m *testing.M) { os.Exit(runTests(m)) }
+
+func runTests(m *testing.M) int {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "valet-web-keys-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	db, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(dir, "keys.db"))
+	if err != nil {
+		panic(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		panic(err)
+	}
+	sealer, err := secret.NewSealer(secret.Bytes(32))
+	if err != nil {
+		panic(err)
+	}
+	ring = &keys.Ring{Store: db.Store().Keys, Sealer: sealer, Now: time.Now}
+	if err := ring.Init(ctx); err != nil {
+		panic(err)
+	}
+	return m.Run()
+}
+
 type envOption func(*web.Handler)
 
 func secure(h *web.Handler) { h.Secure = true }
+
+// implicitOff is the server-wide switch of pin P16. Tokens is dropped too:
+// a server without implicit needs no minter.
+func implicitOff(h *web.Handler) { h.ImplicitDisabled, h.Tokens, h.Audience = true, nil, nil }
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
@@ -99,11 +150,14 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		st.Replays = &memReplays{}
 	}
 	e := &env{t: t, st: st, dig: secret.NewDigester(bytes.Repeat([]byte{7}, 32)), logs: &syncBuffer{}}
+	e.tokens = &token.Issuer{URL: issuer, Keys: ring, AccessTTL: accessTTL, Now: time.Now}
 	e.h = &web.Handler{
 		Issuer: issuer, Clients: st.Clients, Users: st.Users, Sessions: st.Sessions, Consents: st.Consents,
 		Codes: st.Codes, Replays: st.Replays, Digester: e.dig,
-		Log: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now: func() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return time.Now().Add(e.offset) },
+		Tokens:   &token.Minter{Issuer: e.tokens, Access: st.Access, Digester: e.dig},
+		Audience: defaultAudience,
+		Log:      slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:      func() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return time.Now().Add(e.offset) },
 	}
 	for _, o := range opts {
 		o(e.h)
@@ -130,7 +184,7 @@ func (e *env) fixtures() {
 	ctx := context.Background()
 	clients := []*valet.Client{
 		{ID: "conf1", Name: "Conf One", RedirectURIs: []string{"https://client.example/cb", "https://client.example/cb2"},
-			GrantTypes: []string{"authorization_code", "refresh_token"}, SecretDigest: "x"},
+			GrantTypes: []string{"authorization_code", "refresh_token"}, SecretDigest: "x", Resources: []string{contactsAPI, calendarAPI}},
 		{ID: "conf2", Name: "Conf Two", RedirectURIs: []string{"https://client2.example/cb"},
 			GrantTypes: []string{"authorization_code", "refresh_token"}, SecretDigest: "x"},
 		{ID: "pub1", Name: "SPA", RedirectURIs: []string{"https://spa.example/cb"},
@@ -142,7 +196,11 @@ func (e *env) fixtures() {
 		{ID: "conf-q", Name: "Tenant", RedirectURIs: []string{"https://client.example/cb?tenant=a"},
 			GrantTypes: []string{"authorization_code"}, SecretDigest: "x"},
 		{ID: "impl1", Name: "Implicit only", RedirectURIs: []string{"https://impl.example/cb"},
-			GrantTypes: []string{"implicit"}, TokenEndpointAuthMethod: valet.AuthNone},
+			GrantTypes: []string{"implicit"}, TokenEndpointAuthMethod: valet.AuthNone, Resources: []string{contactsAPI, calendarAPI}},
+		{ID: "impl-opaque", Name: "Implicit, opaque tokens", RedirectURIs: []string{"https://opaque.example/cb"},
+			GrantTypes: []string{"implicit"}, TokenEndpointAuthMethod: valet.AuthNone, AccessTokenFormat: valet.TokenFormatOpaque},
+		{ID: "impl-rt", Name: "Implicit and code", RedirectURIs: []string{"https://both.example/cb"},
+			GrantTypes: []string{"implicit", "authorization_code", "refresh_token"}, TokenEndpointAuthMethod: valet.AuthNone},
 		{ID: "cc1", Name: "Machine", GrantTypes: []string{"client_credentials"}, SecretDigest: "x", Scopes: []string{"api.read"}},
 	}
 	for _, c := range clients {

@@ -12,6 +12,7 @@ import (
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/internal/secret"
 	"github.com/valetauth/valet/internal/throttle"
+	"github.com/valetauth/valet/internal/token"
 )
 
 //go:embed templates/*.html
@@ -44,6 +45,21 @@ type Handler struct {
 	// Replays makes each consent form single use.
 	Replays  valet.ReplayStore
 	Digester *secret.Digester
+
+	// Tokens mints the access tokens of the implicit grant (RFC 6749
+	// §4.2), in the format each client registered. Required unless
+	// ImplicitDisabled.
+	Tokens *token.Minter
+	// Audience is the "aud" of implicit access tokens whose request names
+	// no RFC 8707 resource; the token endpoint's grants use the same
+	// default. Required unless ImplicitDisabled.
+	Audience []string
+	// ImplicitDisabled turns response_type=token off server-wide: every
+	// request for it is unsupported_response_type, even from a client that
+	// registered it (catalogue pin P16, AZ-01c). With it false, implicit is
+	// still off for every client whose registration lacks grant type
+	// "implicit" (unauthorized_client).
+	ImplicitDisabled bool
 
 	CodeTTL    time.Duration // zero means DefaultCodeTTL
 	SessionTTL time.Duration // zero means DefaultSessionTTL
@@ -82,6 +98,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		panic("web: Handler needs Replays (single-use consent forms)")
 	case h.Digester == nil:
 		panic("web: Handler needs a Digester")
+	case !h.ImplicitDisabled && (h.Tokens == nil || len(h.Audience) == 0):
+		panic("web: Handler needs Tokens and Audience for the implicit grant, or ImplicitDisabled")
 	}
 	iss, err := url.Parse(h.Issuer)
 	if err != nil || (iss.Scheme != "https" && iss.Scheme != "http") || iss.Host == "" {

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -42,6 +43,9 @@ type AuthorizeRequest struct {
 	// signing in again is how a person picks another account here.
 	Prompt       []string
 	ResponseMode string
+	// Resources are the RFC 8707 resource indicators asked for, distinct
+	// and sorted; each is one the client registered.
+	Resources []string
 }
 
 // Encode returns the canonical query string of the request: only the
@@ -65,6 +69,10 @@ func (r *AuthorizeRequest) Encode() string {
 			v.Set(k, s)
 		}
 	}
+	// RFC 8707 §2: resource "MAY be used multiple times".
+	for _, res := range r.Resources {
+		v.Add(oauth.ResourceParam, res)
+	}
 	return v.Encode()
 }
 
@@ -86,11 +94,12 @@ type authorization struct {
 // responseTypes is the dispatch table of response_type values, keyed by the
 // canonical (sorted) value. Token-returning types answer in the fragment
 // (OAuth 2.0 Multiple Response Type Encoding Practices §5, catalogue
-// AZ-01c). Implicit and hybrid are off server-wide for now (pin P16): to
-// add one, mark it supported and give it a case in respond.
+// AZ-01c). Hybrid types are not supported: to add one, mark it supported
+// and give it a case in respond. "token" is the implicit grant, which
+// Handler.ImplicitDisabled turns off (pin P16).
 var responseTypes = map[string]struct{ fragment, supported bool }{
 	"code":                {fragment: false, supported: true},
-	"token":               {fragment: true},
+	"token":               {fragment: true, supported: true},
 	"id_token":            {fragment: true},
 	"id_token token":      {fragment: true},
 	"code id_token":       {fragment: true},
@@ -188,8 +197,12 @@ func (h *Handler) parseAuthorize(ctx context.Context, raw string, mixed bool) (*
 func (h *Handler) checkAuthorize(a *authorization, vals url.Values, mixed bool) error {
 	// RFC 6749 §3.1: parameters "MUST NOT be included more than once";
 	// §3.1: "Parameters sent without a value MUST be treated as if they
-	// were omitted".
-	p, err := oauth.SingleValues(vals)
+	// were omitted". RFC 8707 §2 makes resource the one exception: it
+	// "MAY be used multiple times", so it is set aside first.
+	resources := vals[oauth.ResourceParam]
+	rest := maps.Clone(vals)
+	delete(rest, oauth.ResourceParam)
+	p, err := oauth.SingleValues(rest)
 	if err != nil {
 		return err
 	}
@@ -219,12 +232,18 @@ func (h *Handler) checkAuthorize(a *authorization, vals url.Values, mixed bool) 
 	}
 	a.ResponseType = canonicalResponseType(rt)
 	kind, known := responseTypes[a.ResponseType]
+	implicit := a.ResponseType == "token"
 	switch {
-	case !known || !kind.supported:
-		// RFC 6749 §4.1.2.1: "The authorization server does not support
-		// obtaining an authorization code using this method."
-		return oauth.Errorf(oauth.UnsupportedResponseType, "the only supported response_type is code")
+	case !known || !kind.supported || implicit && h.ImplicitDisabled:
+		// RFC 6749 §4.1.2.1 and §4.2.2.1: "The authorization server does
+		// not support obtaining an authorization code [an access token]
+		// using this method." Pin P16: the server-wide switch answers so
+		// even for a client registered for implicit.
+		return oauth.Errorf(oauth.UnsupportedResponseType, "this server does not support that response_type")
 	case !a.client.AllowsResponseType(a.ResponseType):
+		// Pin P16: implicit is off for every client that did not register
+		// it; RFC 6749 §4.2.2.1: unauthorized_client, "The client is not
+		// authorized to request an access token using this method."
 		return oauth.Errorf(oauth.UnauthorizedClient, "the client is not registered for response_type %s", a.ResponseType)
 	}
 	a.fragment = kind.fragment
@@ -253,17 +272,46 @@ func (h *Handler) checkAuthorize(a *authorization, vals url.Values, mixed bool) 
 		return oauth.Errorf(oauth.InvalidScope, "the client is not allowed one or more of the requested scopes")
 	}
 	a.Scopes = scopes
-
-	// RFC 7636 §4.4.1 and catalogue pin P10: PKCE with S256 for every client.
-	a.CodeChallenge, a.CodeChallengeMethod = p["code_challenge"], p["code_challenge_method"]
-	if err := oauth.ValidateChallenge(a.CodeChallenge, a.CodeChallengeMethod); err != nil {
+	if a.Resources, err = checkResources(a.client, resources); err != nil {
 		return err
+	}
+
+	// RFC 7636 §4.4.1 and catalogue pin P10: PKCE with S256 for every
+	// client that gets a code. The implicit grant has no code to bind a
+	// verifier to (PKCE "is not applicable" to it), so its challenge, if
+	// any, is ignored and not carried on.
+	if !implicit {
+		a.CodeChallenge, a.CodeChallengeMethod = p["code_challenge"], p["code_challenge_method"]
+		if err := oauth.ValidateChallenge(a.CodeChallenge, a.CodeChallengeMethod); err != nil {
+			return err
+		}
 	}
 	if a.Nonce = p["nonce"]; len(a.Nonce) > maxStateLen {
 		return oauth.Errorf(oauth.InvalidRequest, "nonce is longer than %d bytes", maxStateLen)
 	}
 	a.Prompt, err = parsePrompt(p["prompt"])
 	return err
+}
+
+// checkResources checks the RFC 8707 resource indicators of a request and
+// returns them distinct and sorted. Empty values count as omitted (RFC 6749
+// §3.1). Each must be an absolute URI without a fragment (RFC 8707 §2,
+// oauth.ParseResources) and one the client registered; otherwise
+// invalid_target, which RFC 8707 §2 defines for "the requested resource is
+// invalid, missing, unknown, or malformed".
+func checkResources(c *valet.Client, values []string) ([]string, error) {
+	out, err := oauth.ParseResources(slices.DeleteFunc(slices.Clone(values), func(s string) bool { return s == "" }))
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range out {
+		// Compared byte for byte, like redirect URIs: a resource server
+		// compares its audience the same way.
+		if !slices.Contains(c.Resources, r) {
+			return nil, oauth.Errorf(oauth.InvalidTarget, "the client is not allowed one or more of the requested resources")
+		}
+	}
+	return out, nil
 }
 
 // parsePrompt reads the prompt parameter of OIDC Core §3.1.2.1: a space

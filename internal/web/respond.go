@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/valetauth/valet"
@@ -96,8 +97,8 @@ func (h *Handler) showError(w http.ResponseWriter, err error) {
 	h.pages.error(w, pe.status, pe.page)
 }
 
-// respond answers a request the person has authorized, by response type.
-// Only "code" exists today; implicit and hybrid add cases here.
+// respond answers a request the person has authorized, by response type:
+// "code" here, "token" in implicit.go; hybrid types would add cases.
 func (h *Handler) respond(w http.ResponseWriter, r *http.Request, a *authorization, si *signedIn) {
 	switch a.ResponseType {
 	case "code":
@@ -109,9 +110,11 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, a *authorizati
 		h.Log.Info("authorize: code issued", "client_id", a.client.ID, "user_id", si.user.ID)
 		// RFC 6749 §4.1.2: code, and state when the request had one.
 		h.redirect(w, r, a, "code", code)
+	case "token":
+		h.respondImplicit(w, r, a, si)
 	default:
 		// parseAuthorize lets through only supported types.
-		h.redirectError(w, r, a, oauth.Errorf(oauth.UnsupportedResponseType, "the only supported response_type is code"))
+		h.redirectError(w, r, a, oauth.Errorf(oauth.UnsupportedResponseType, "this server does not support that response_type"))
 	}
 }
 
@@ -127,6 +130,7 @@ func (h *Handler) issueCode(ctx context.Context, a *authorization, si *signedIn)
 		UserID:              si.user.ID,
 		RedirectURI:         a.RedirectURI,
 		Scopes:              append([]string{}, a.Scopes...),
+		Resources:           slices.Clone(a.Resources),
 		Nonce:               a.Nonce,
 		CodeChallenge:       a.CodeChallenge,
 		CodeChallengeMethod: a.CodeChallengeMethod,
