@@ -20,8 +20,11 @@ type AuthorizationCode struct {
 	Codes       valet.CodeStore
 	Refresh     valet.RefreshStore
 	Revocations valet.RevocationStore // the deny-list a replayed code's family goes on
-	Digester    *secret.Digester      // digests of codes and refresh tokens
+	Digester    *secret.Digester      // digests of codes, refresh tokens and opaque access tokens
 	Tokens      *token.Issuer
+	// Access stores opaque access tokens, for clients registered with
+	// access_token_format "opaque"; JWT access tokens are never stored.
+	Access valet.AccessTokenStore
 	// Audience is the "aud" of access tokens whose code names no RFC 8707 resource.
 	Audience []string
 	// RefreshTTL is the lifetime of a refresh token; one is issued only to
@@ -77,15 +80,15 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, c *valet.Client, r *Re
 	if err := checkPKCE(code, c, r.CodeVerifier); err != nil {
 		return nil, err
 	}
-	aud, err := audience(r.Resource, code.Resources, g.Audience)
+	aud, err := audience(r.Resources, code.Resources, g.Audience)
 	if err != nil {
 		return nil, err
 	}
 	// Minted before the code is consumed: if signing fails, the code is
 	// still good for a retry. A token minted by a request that then loses
 	// the race below is never sent.
-	resp, err := g.family().access(grantedTokens{
-		clientID: c.ID, userID: code.UserID, familyID: code.FamilyID,
+	resp, err := g.family().access(ctx, c, grantedTokens{
+		userID: code.UserID, familyID: code.FamilyID,
 		audience: aud, scopes: code.Scopes, authTime: code.AuthTime,
 	})
 	if err != nil {
@@ -177,7 +180,8 @@ func checkPKCE(code *valet.AuthCode, c *valet.Client, verifier string) error {
 }
 
 func (g *AuthorizationCode) family() family {
-	return family{refresh: g.Refresh, revocations: g.Revocations, tokens: g.Tokens, log: g.log()}
+	return family{refresh: g.Refresh, revocations: g.Revocations, opaque: g.Access,
+		digester: g.Digester, tokens: g.Tokens, log: g.log()}
 }
 
 func (g *AuthorizationCode) now() time.Time {

@@ -3,6 +3,8 @@ package grant
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/valetauth/valet"
@@ -21,6 +23,18 @@ const authFailed = "client authentication failed"
 // against it costs what a real one costs.
 var dummyDigest = strings.Repeat("A", 43)
 
+// client authenticates the client of a request whose form is parsed: the
+// step /token, /introspect and /revoke share, so that all three accept and
+// refuse exactly the same credentials (catalogue CA-01 to CA-05).
+func (h *Handler) client(ctx context.Context, r *http.Request, form url.Values) (*valet.Client, oauth.Credentials, error) {
+	creds, err := oauth.ClientCredentials(r, form)
+	if err != nil {
+		return nil, creds, err
+	}
+	c, err := h.authenticate(ctx, creds)
+	return c, creds, err
+}
+
 // authenticate finds the client the credentials name and checks them
 // against its registration. Every failure is invalid_client with status 401
 // (catalogue pin P1), with a WWW-Authenticate challenge when the client used
@@ -28,7 +42,7 @@ var dummyDigest = strings.Repeat("A", 43)
 func (h *Handler) authenticate(ctx context.Context, cr oauth.Credentials) (*valet.Client, error) {
 	basic := cr.Method == valet.AuthSecretBasic
 	reject := func(reason string) error {
-		h.log().WarnContext(ctx, "token: client authentication failed",
+		h.log().WarnContext(ctx, "client authentication failed",
 			"client_id", loggable(cr.ID), "method", cr.Method, "reason", reason)
 		return oauth.InvalidClientf(basic, authFailed)
 	}

@@ -15,7 +15,7 @@ import (
 // missing one, and client authentication checked first.
 func TestTE01_UnsupportedGrantType(t *testing.T) {
 	e := newEnv(t)
-	for _, gt := range []string{"foo", "Authorization_Code", "AUTHORIZATION_CODE", "authorization_code ", "password", "implicit", "client_credentials"} {
+	for _, gt := range []string{"foo", "Authorization_Code", "AUTHORIZATION_CODE", "authorization_code ", "Password", "implicit", "CLIENT_CREDENTIALS"} {
 		r := e.token(url.Values{"grant_type": {gt}}, e.as("conf1"))
 		wantError(t, r, http.StatusBadRequest, oauth.UnsupportedGrantType)
 		if strings.Contains(string(r.raw), "foo") {

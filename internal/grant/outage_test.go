@@ -32,6 +32,26 @@ func (o *outage) wrap(st *valet.Store) {
 	st.Revocations = &downRevocations{st.Revocations, o}
 	st.Users = &downUsers{st.Users, o}
 	st.Consents = &downConsents{st.Consents, o}
+	st.Access = &downAccess{st.Access, o}
+}
+
+type downAccess struct {
+	valet.AccessTokenStore
+	o *outage
+}
+
+func (s *downAccess) Create(ctx context.Context, t *valet.AccessToken) error {
+	if s.o.down("Access.Create") {
+		return errDown
+	}
+	return s.AccessTokenStore.Create(ctx, t)
+}
+
+func (s *downAccess) Get(ctx context.Context, digest string) (*valet.AccessToken, error) {
+	if s.o.down("Access.Get") {
+		return nil, errDown
+	}
+	return s.AccessTokenStore.Get(ctx, digest)
 }
 
 type downClients struct {
@@ -129,6 +149,13 @@ func (s *downUsers) Get(ctx context.Context, id string) (*valet.User, error) {
 	return s.UserStore.Get(ctx, id)
 }
 
+func (s *downUsers) GetByUsername(ctx context.Context, username string) (*valet.User, error) {
+	if s.o.down("Users.GetByUsername") {
+		return nil, errDown
+	}
+	return s.UserStore.GetByUsername(ctx, username)
+}
+
 type downConsents struct {
 	valet.ConsentStore
 	o *outage
@@ -139,6 +166,13 @@ func (s *downConsents) Get(ctx context.Context, userID, clientID string) (*valet
 		return nil, errDown
 	}
 	return s.ConsentStore.Get(ctx, userID, clientID)
+}
+
+func (s *downConsents) Put(ctx context.Context, c *valet.Consent) error {
+	if s.o.down("Consents.Put") {
+		return errDown
+	}
+	return s.ConsentStore.Put(ctx, c)
 }
 
 // switchKeys is the signing key ring, with a switch that makes signing fail

@@ -23,8 +23,11 @@ type RefreshToken struct {
 	Revocations valet.RevocationStore // the deny-list a reused token's family goes on
 	Users       valet.UserStore       // a deleted user's tokens stop working
 	Consents    valet.ConsentStore    // so do the tokens of a withdrawn consent
-	Digester    *secret.Digester      // digests of refresh tokens
+	Digester    *secret.Digester      // digests of refresh tokens and opaque access tokens
 	Tokens      *token.Issuer
+	// Access stores opaque access tokens, for clients registered with
+	// access_token_format "opaque"; JWT access tokens are never stored.
+	Access valet.AccessTokenStore
 	// Audience is the "aud" of access tokens whose family names no RFC 8707 resource.
 	Audience []string
 	// RefreshTTL is the lifetime of each new refresh token, counted from its rotation.
@@ -107,15 +110,15 @@ func (g *RefreshToken) Exchange(ctx context.Context, c *valet.Client, r *Request
 	if !consent.Covers(scopes) {
 		return nil, badRefresh()
 	}
-	aud, err := audience(r.Resource, old.Resources, g.Audience)
+	aud, err := audience(r.Resources, old.Resources, g.Audience)
 	if err != nil {
 		return nil, err
 	}
 	// Minted before the rotation, so that a signing failure does not use up
 	// the old token; a token minted by a request that loses the rotation
 	// below is never sent.
-	resp, err := g.family().access(grantedTokens{
-		clientID: c.ID, userID: old.UserID, familyID: old.FamilyID,
+	resp, err := g.family().access(ctx, c, grantedTokens{
+		userID: old.UserID, familyID: old.FamilyID,
 		audience: aud, scopes: scopes, authTime: old.AuthTime,
 	})
 	if err != nil {
@@ -135,6 +138,14 @@ func (g *RefreshToken) Exchange(ctx context.Context, c *valet.Client, r *Request
 		// (catalogue RT-02, R2 strict mode).
 		return nil, g.reused(ctx, old.FamilyID, now)
 	}
+	// A concurrent revocation (POST /revoke, a replay elsewhere, the person
+	// removing the app) may have revoked the family between Get and Rotate,
+	// before the new link existed; then it is revoked now, as the code
+	// grant does for its first refresh token. The response still goes out,
+	// as if the revocation had come a moment later.
+	if err := g.family().checkRevoked(ctx, old.FamilyID, now); err != nil {
+		return nil, err
+	}
 	resp.RefreshToken = value
 	return resp, nil
 }
@@ -149,7 +160,8 @@ func (g *RefreshToken) reused(ctx context.Context, familyID string, now time.Tim
 }
 
 func (g *RefreshToken) family() family {
-	return family{refresh: g.Refresh, revocations: g.Revocations, tokens: g.Tokens, log: g.log()}
+	return family{refresh: g.Refresh, revocations: g.Revocations, opaque: g.Access,
+		digester: g.Digester, tokens: g.Tokens, log: g.log()}
 }
 
 func (g *RefreshToken) now() time.Time {

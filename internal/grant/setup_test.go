@@ -22,6 +22,7 @@ import (
 	"github.com/valetauth/valet/internal/secret"
 	"github.com/valetauth/valet/internal/store/sqlstore"
 	"github.com/valetauth/valet/internal/store/sqltest"
+	"github.com/valetauth/valet/internal/throttle"
 	"github.com/valetauth/valet/internal/token"
 )
 
@@ -54,35 +55,84 @@ var fixtureClients = []*valet.Client{
 		RedirectURIs: []string{"https://spa2.example/cb"},
 		GrantTypes:   []string{valet.GrantAuthorizationCode}},
 	{ID: "cc1", TokenEndpointAuthMethod: valet.AuthSecretBasic,
+		GrantTypes: []string{valet.GrantClientCredentials}, Scopes: []string{"api.read"}},
+	// The clients of issue 4: opaque tokens, resources, the password grant,
+	// a resource server that introspects, and two public clients stored
+	// with grants that registration refuses them (as an old row might be).
+	{ID: "cc2", TokenEndpointAuthMethod: valet.AuthSecretPost, AccessTokenFormat: valet.TokenFormatOpaque,
+		GrantTypes: []string{valet.GrantClientCredentials}, Scopes: []string{"api.write", "api.read"},
+		Resources: []string{"https://api.example", "https://billing.example"}},
+	{ID: "op1", TokenEndpointAuthMethod: valet.AuthSecretBasic, AccessTokenFormat: valet.TokenFormatOpaque,
+		RedirectURIs: []string{"https://op.example/cb"},
+		GrantTypes:   []string{valet.GrantAuthorizationCode, valet.GrantRefreshToken}},
+	{ID: "pw1", TokenEndpointAuthMethod: valet.AuthSecretBasic,
+		GrantTypes: []string{valet.GrantPassword, valet.GrantRefreshToken}, Scopes: []string{"contacts.read", "profile"},
+		Resources: []string{"https://contacts.example"}},
+	{ID: "pw2", TokenEndpointAuthMethod: valet.AuthSecretPost, AccessTokenFormat: valet.TokenFormatOpaque,
+		GrantTypes: []string{valet.GrantPassword}, Scopes: []string{"profile"}},
+	{ID: "rs1", TokenEndpointAuthMethod: valet.AuthSecretBasic,
 		GrantTypes: []string{valet.GrantClientCredentials}},
+	{ID: "pubcc", TokenEndpointAuthMethod: valet.AuthNone,
+		GrantTypes: []string{valet.GrantClientCredentials}, Scopes: []string{"api.read"}},
+	{ID: "pubpw", TokenEndpointAuthMethod: valet.AuthNone,
+		GrantTypes: []string{valet.GrantPassword}, Scopes: []string{"profile"}},
 }
+
+// The fixture user's password, for the password grant.
+const (
+	username = "ana"
+	password = "correct horse battery staple"
+)
+
+// passwordHash is the argon2id hash of password, computed once.
+var passwordHash = sync.OnceValue(func() string {
+	h, err := secret.HashPassword(password)
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
 
 // grantedScopes is what the fixture user consented to for every client.
 var grantedScopes = []string{"email", "openid", "profile"}
 
-// env is one token endpoint over a real store.
+// env is one token endpoint, with /introspect and /revoke, over a real store.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	st      valet.Store
 	d       *secret.Digester
 	tokens  *token.Issuer
 	keys    *switchKeys // fail it to make signing fail
+	h       *grant.Handler
+	mux     *http.ServeMux
 	srv     *httptest.Server
 	secrets map[string]string // client ID -> secret
 	logs    *syncBuffer
+	// accounts is the password grant's per-username limiter: 10 failures
+	// per minute, as the sign-in page's.
+	accounts *throttle.Limiter
 }
 
 type envOption func(*valet.Store)
 
+// handlerOption changes the Handler before it is registered.
+type handlerOption func(*grant.Handler)
+
 // newEnv opens a SQLite store in a temporary directory.
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	return newEnvOn(t, sqltest.Backends()[0], opts...)
 }
 
 // newEnvOn opens a store on backend (see sqltest.Backends), fills it with
 // the fixture clients, user and consents, and serves the token endpoint.
 // opts may wrap store fields to inject failures.
-func newEnvOn(t *testing.T, backend sqltest.Backend, opts ...envOption) *env {
+func newEnvOn(t testing.TB, backend sqltest.Backend, opts ...envOption) *env {
+	t.Helper()
+	return newEnvWith(t, backend, nil, opts...)
+}
+
+// newEnvWith is newEnvOn with a hook that changes the Handler.
+func newEnvWith(t testing.TB, backend sqltest.Backend, hopt handlerOption, opts ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
 	st := openStore(t, backend)
@@ -104,7 +154,7 @@ func newEnvOn(t *testing.T, backend sqltest.Backend, opts ...envOption) *env {
 	}
 	e.tokens = &token.Issuer{URL: issuer, Keys: e.keys, AccessTTL: accessTTL, Now: time.Now}
 	now := time.Now()
-	if err := st.Users.Create(ctx, &valet.User{ID: userID, Username: "ana", CreatedAt: now}); err != nil {
+	if err := st.Users.Create(ctx, &valet.User{ID: userID, Username: username, PasswordHash: passwordHash(), CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
 	for _, fc := range fixtureClients {
@@ -128,20 +178,31 @@ func newEnvOn(t *testing.T, backend sqltest.Backend, opts ...envOption) *env {
 	}
 	e.st = st
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := &grant.Handler{
+	e.accounts = &throttle.Limiter{Failures: 10, Per: time.Minute}
+	e.h = &grant.Handler{
 		Clients:  st.Clients,
 		Digester: e.d,
 		Log:      log,
 		Grants: []grant.Grant{
-			&grant.AuthorizationCode{Codes: st.Codes, Refresh: st.Refresh, Revocations: st.Revocations,
+			&grant.AuthorizationCode{Codes: st.Codes, Refresh: st.Refresh, Revocations: st.Revocations, Access: st.Access,
 				Digester: e.d, Tokens: e.tokens, Audience: defaultAudience, RefreshTTL: refreshTTL, Now: time.Now, Log: log},
 			&grant.RefreshToken{Refresh: st.Refresh, Revocations: st.Revocations, Users: st.Users, Consents: st.Consents,
-				Digester: e.d, Tokens: e.tokens, Audience: defaultAudience, RefreshTTL: refreshTTL, Now: time.Now, Log: log},
+				Access: st.Access, Digester: e.d, Tokens: e.tokens, Audience: defaultAudience, RefreshTTL: refreshTTL, Now: time.Now, Log: log},
+			&grant.ClientCredentials{Tokens: e.tokens, Access: st.Access, Digester: e.d, Audience: defaultAudience},
+			&grant.Password{Users: st.Users, Consents: st.Consents, Refresh: st.Refresh, Access: st.Access,
+				Digester: e.d, Tokens: e.tokens, Limiter: e.accounts, Audience: defaultAudience, RefreshTTL: refreshTTL, Log: log},
 		},
+		Introspector: &token.Introspector{Issuer: e.tokens, Access: st.Access, Refresh: st.Refresh,
+			Revocations: st.Revocations, Digester: e.d},
+		Refresh:     st.Refresh,
+		Revocations: st.Revocations,
 	}
-	mux := http.NewServeMux()
-	h.Register(mux)
-	e.srv = httptest.NewServer(mux)
+	if hopt != nil {
+		hopt(e.h)
+	}
+	e.mux = http.NewServeMux()
+	e.h.Register(e.mux)
+	e.srv = httptest.NewServer(e.mux)
 	t.Cleanup(e.srv.Close)
 	return e
 }
@@ -154,7 +215,7 @@ func (e *env) with(t *testing.T) *env {
 }
 
 // openStore returns a migrated store on a fresh database of backend.
-func openStore(t *testing.T, backend sqltest.Backend) valet.Store {
+func openStore(t testing.TB, backend sqltest.Backend) valet.Store {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlstore.Open(ctx, backend.URL(t))
@@ -273,11 +334,18 @@ func (e *env) as(id string) auth {
 // endpoint response carries (catalogue HD-01).
 func (e *env) token(form url.Values, a auth) *result {
 	e.t.Helper()
+	return e.call("/token", form, a)
+}
+
+// call POSTs form to path (/token, /introspect or /revoke) with a, and
+// checks the headers every response of these endpoints carries (HD-01).
+func (e *env) call(path string, form url.Values, a auth) *result {
+	e.t.Helper()
 	f := url.Values{}
 	for k, v := range form {
 		f[k] = append([]string(nil), v...)
 	}
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/token", nil)
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -302,6 +370,11 @@ func (e *env) do(req *http.Request, contentType, body string) *result {
 	if res.raw, err = io.ReadAll(resp.Body); err != nil {
 		e.t.Fatal(err)
 	}
+	if len(res.raw) == 0 && res.status == http.StatusOK && req.URL.Path == "/revoke" {
+		// RFC 7009 §2.2: revocation succeeds with an empty body.
+		checkSensitiveHeaders(e.t, res)
+		return res
+	}
 	if err := json.Unmarshal(res.raw, &res.body); err != nil {
 		e.t.Fatalf("status %d: body is not JSON: %q", res.status, res.raw)
 	}
@@ -310,7 +383,7 @@ func (e *env) do(req *http.Request, contentType, body string) *result {
 }
 
 // checkSensitiveHeaders asserts catalogue §3.1 for /token.
-func checkSensitiveHeaders(t *testing.T, r *result) {
+func checkSensitiveHeaders(t testing.TB, r *result) {
 	t.Helper()
 	want := map[string]string{
 		"Cache-Control":          "no-store",
@@ -360,7 +433,7 @@ func (e *env) wantOK(r *result) {
 }
 
 // wantError asserts an error response with status and code.
-func wantError(t *testing.T, r *result, status int, code string) {
+func wantError(t testing.TB, r *result, status int, code string) {
 	t.Helper()
 	if r.status != status || r.str("error") != code {
 		t.Fatalf("got %d %s, want %d %s", r.status, r.raw, status, code)
