@@ -11,11 +11,14 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/internal/admin"
+	"github.com/valetauth/valet/internal/keys"
 	"github.com/valetauth/valet/internal/secret"
 	"github.com/valetauth/valet/internal/store/sqlstore"
+	"github.com/valetauth/valet/internal/token"
 )
 
 const cliToken = "vadm_cli-test-token-0123456789abcdef0123"
@@ -23,10 +26,12 @@ const cliToken = "vadm_cli-test-token-0123456789abcdef0123"
 // cliEnv is an admin API on a temp SQLite store, and a data directory whose
 // admin-token file holds its token, as `valet serve` leaves it.
 type cliEnv struct {
-	t     *testing.T
-	url   string
-	data  string
-	store valet.Store
+	t      *testing.T
+	url    string
+	data   string
+	store  valet.Store
+	ring   *keys.Ring
+	tokens *token.Issuer // mints access tokens the admin API can introspect
 }
 
 func newCLIEnv(t *testing.T) *cliEnv {
@@ -43,8 +48,22 @@ func newCLIEnv(t *testing.T) *cliEnv {
 		t.Fatal(err)
 	}
 	st := db.Store()
+	sealer, err := secret.NewSealer(bytes.Repeat([]byte{2}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := &keys.Ring{Store: st.Keys, Sealer: sealer, Now: time.Now}
+	if err := ring.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	digester := secret.NewDigester(bytes.Repeat([]byte{1}, 32))
+	tokens := &token.Issuer{URL: "https://auth.example.com", Keys: ring, AccessTTL: 10 * time.Minute, Now: time.Now}
 	mux := http.NewServeMux()
-	(&admin.Handler{Clients: st.Clients, Users: st.Users, Digester: secret.NewDigester(bytes.Repeat([]byte{1}, 32)), Token: cliToken}).Register(mux)
+	(&admin.Handler{Clients: st.Clients, Users: st.Users, Digester: digester, Token: cliToken,
+		Keys: st.Keys, Rotator: ring,
+		Introspector: &token.Introspector{Issuer: tokens, Access: st.Access, Refresh: st.Refresh,
+			Revocations: st.Revocations, Digester: digester},
+	}).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	data := filepath.Join(dir, "data")
@@ -54,7 +73,7 @@ func newCLIEnv(t *testing.T) *cliEnv {
 	if err := os.WriteFile(filepath.Join(data, "admin-token"), []byte(cliToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &cliEnv{t: t, url: srv.URL, data: data, store: st}
+	return &cliEnv{t: t, url: srv.URL, data: data, store: st, ring: ring, tokens: tokens}
 }
 
 // run runs valet with args against the env, stdin as standard input.

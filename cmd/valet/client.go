@@ -34,9 +34,18 @@ func newClientCreateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create --name NAME --redirect-uri URI [flags]",
 		Short: "Register a client and print its id and secret",
+		Long: `Register a client and print its id and, for a confidential client, its
+secret, which is shown only once.
+
+Without --response-type the server derives the response types from the grant
+types: authorization_code gives "code", implicit gives "token". The implicit
+and password grants work only for clients that list them, and RFC 9700
+deprecates both: a warning is printed when a client registers one.`,
 		Example: `  valet client create --name FriendFinder --redirect-uri https://friendfinder.example/callback \
       --grant-type authorization_code --grant-type refresh_token --scope "openid contacts.read"
-  valet client create --name "CLI tool" --public --redirect-uri http://127.0.0.1:8400/callback`,
+  valet client create --name "CLI tool" --public --redirect-uri http://127.0.0.1:8400/callback
+  valet client create --name Reports --grant-type client_credentials --scope reports.read \
+      --resource https://reports.example/api --access-token-format opaque`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if public {
@@ -66,6 +75,9 @@ func newClientCreateCmd() *cobra.Command {
 	f.StringVar(&m.ClientName, "name", "", "name shown to people asked for consent (required)")
 	f.StringArrayVar(&m.RedirectURIs, "redirect-uri", nil, "exact redirect URI; repeat for several")
 	f.StringArrayVar(&m.GrantTypes, "grant-type", nil, "grant type: authorization_code (default), refresh_token, client_credentials, implicit or password; repeat for several")
+	f.StringArrayVar(&m.ResponseTypes, "response-type", nil, "response type at /authorize: code or token; repeat for several (default: derived from the grant types)")
+	f.StringArrayVar(&m.Resources, "resource", nil, "RFC 8707 resource (an absolute URI) the client may ask tokens for; repeat for several (default: only the server's default audience)")
+	f.StringVar(&m.AccessTokenFormat, "access-token-format", "", "access tokens as jwt (RFC 9068, the default; checked locally by resource servers) or opaque (checked by introspection)")
 	f.StringVar(&m.Scope, "scope", "", `space-separated scopes the client may ask for, as in "openid contacts.read"`)
 	f.BoolVar(&public, "public", false, "a public client (a native or browser app) that cannot keep a secret: --auth-method none")
 	f.StringVar(&authMethod, "auth-method", "", "token endpoint authentication: client_secret_basic (default), client_secret_post or none")
@@ -206,6 +218,8 @@ func writeClientFields(tw io.Writer, c *admin.ClientMetadata, indent string) {
 	line("response types", orDash(strings.Join(c.ResponseTypes, ", ")))
 	line("redirect URIs", orDash(strings.Join(c.RedirectURIs, "\n"+indent+"\t")))
 	line("scope", orDash(c.Scope))
+	line("access tokens", orDash(c.AccessTokenFormat))
+	line("resources", orDash(strings.Join(c.Resources, "\n"+indent+"\t")))
 	for _, u := range []struct{ name, v string }{{"client URI", c.ClientURI}, {"logo URI", c.LogoURI}, {"policy URI", c.PolicyURI}, {"terms URI", c.TosURI}} {
 		if u.v != "" {
 			line(u.name, u.v)

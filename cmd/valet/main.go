@@ -1,5 +1,5 @@
 // Command valet is the Valet authorization server and its operator tools:
-// serve, migrate, client, user, keys and version. It is the only place that
+// serve, migrate, client, user, keys, token and version. It is the only place that
 // reads configuration (flags, VALET_* environment variables, a YAML file).
 package main
 
@@ -27,14 +27,15 @@ func newRootCmd() *cobra.Command {
 		Long: `Valet lets a person grant a third-party app limited, revocable access to their
 data at your service, without ever giving that app their password.
 
-Start it with "valet serve"; manage clients and users with "valet client" and
-"valet user" against the running server's admin API.`,
+Start it with "valet serve"; manage clients, users and signing keys with
+"valet client", "valet user" and "valet keys", and inspect tokens with
+"valet token", against the running server's admin API.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("data", envOr("VALET_DATA", "./valet-data"), "data directory (env VALET_DATA)")
-	root.PersistentFlags().String("admin-url", envOr("VALET_ADMIN_URL", "http://127.0.0.1:8081"), "admin API address for the client and user commands (env VALET_ADMIN_URL)")
-	root.AddCommand(newServeCmd(), newMigrateCmd(), newVersionCmd(), newClientCmd(), newUserCmd())
+	root.PersistentFlags().String("admin-url", envOr("VALET_ADMIN_URL", "http://127.0.0.1:8081"), "admin API address for the client, user, keys and token commands (env VALET_ADMIN_URL)")
+	root.AddCommand(newServeCmd(), newMigrateCmd(), newVersionCmd(), newClientCmd(), newUserCmd(), newKeysCmd(), newTokenCmd())
 	return root
 }
 

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/valetauth/valet/internal/token"
 )
 
 // Client calls the admin API; the valet CLI is built on it. Each method
@@ -113,6 +115,27 @@ func (c *Client) UpdateUser(ctx context.Context, id string, u UserUpdate) (*User
 func (c *Client) DeleteUser(ctx context.Context, id string) error {
 	_, _, err := call[struct{}](ctx, c, http.MethodDelete, "/admin/users/"+url.PathEscape(id), nil, http.StatusNoContent)
 	return err
+}
+
+// ListKeys returns every signing key, newest first, without key material.
+func (c *Client) ListKeys(ctx context.Context) ([]KeyView, []byte, error) {
+	l, raw, err := call[KeyList](ctx, c, http.MethodGet, "/admin/keys", nil, http.StatusOK)
+	if err != nil {
+		return nil, raw, err
+	}
+	return l.Keys, raw, nil
+}
+
+// RotateKeys starts a key rotation, or with in.Now replaces the keys at
+// once, and returns the algorithms rotated and the keys afterwards.
+func (c *Client) RotateKeys(ctx context.Context, in KeyRotateInput) (*KeyRotation, []byte, error) {
+	return call[KeyRotation](ctx, c, http.MethodPost, "/admin/keys/rotate", in, http.StatusOK)
+}
+
+// Introspect returns the RFC 7662 introspection of tok, as the server's
+// POST /introspect would answer a resource server.
+func (c *Client) Introspect(ctx context.Context, tok string) (*token.Introspection, []byte, error) {
+	return call[token.Introspection](ctx, c, http.MethodPost, "/admin/introspect", IntrospectInput{Token: tok}, http.StatusOK)
 }
 
 // call sends body (when not nil) as JSON and decodes a want-status answer

@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"reflect"
 	"slices"
@@ -41,6 +42,8 @@ func TestClientLifecycle(t *testing.T) {
 		ResponseTypes:           []string{"code"}, // the default for authorization_code
 		Scope:                   "openid contacts.read",
 		TokenEndpointAuthMethod: "client_secret_basic", // the RFC 7591 default
+		AccessTokenFormat:       "jwt",                 // RFC 9068 unless the client asks for opaque
+		Resources:               []string{},
 		ClientURI:               "https://friendfinder.example",
 		LogoURI:                 "https://friendfinder.example/logo.png",
 		ClientIDIssuedAt:        testEpoch.Unix(), // the first tick
@@ -103,7 +106,7 @@ func TestClientLifecycle(t *testing.T) {
 	want2 := admin.ClientMetadata{ClientID: reg.ClientID, ClientName: "FriendFinder 2",
 		RedirectURIs: []string{"https://friendfinder.example/cb2"}, GrantTypes: []string{"authorization_code"},
 		ResponseTypes: []string{"code"}, Scope: "contacts.read", TokenEndpointAuthMethod: "client_secret_basic",
-		ClientIDIssuedAt: want.ClientIDIssuedAt}
+		AccessTokenFormat: "jwt", Resources: []string{}, ClientIDIssuedAt: want.ClientIDIssuedAt}
 	if !reflect.DeepEqual(got, want2) {
 		t.Errorf("PUT\n got %+v\nwant %+v", got, want2)
 	}
@@ -259,6 +262,20 @@ var invalidRegistrations = []refusal{
 	{"case-folded member", `{"Client_Name":"x","redirect_uris":["https://client.example/cb"]}`, 400, "invalid_client_metadata"},
 	{"duplicate member", `{"client_name":"x","redirect_uris":["https://client.example/cb"],"redirect_uris":["https://evil.example/cb"]}`, 400, "invalid_client_metadata"},
 	{"duplicate client_name", `{"client_name":"x","client_name":"y","redirect_uris":["https://client.example/cb"]}`, 400, "invalid_client_metadata"},
+	{"unknown token format", with("access_token_format", "paseto"), 400, "invalid_client_metadata"},
+	{"token format case", with("access_token_format", "JWT"), 400, "invalid_client_metadata"},
+	{"token format as array", with("access_token_format", []string{"jwt"}), 400, "invalid_client_metadata"},
+	{"relative resource", with("resources", []string{"/contacts"}), 400, "invalid_client_metadata"},
+	{"resource with fragment", with("resources", []string{"https://mail.example/api#x"}), 400, "invalid_client_metadata"},
+	{"resource with space", with("resources", []string{"https://mail.example/a b"}), 400, "invalid_client_metadata"},
+	{"resources as string", with("resources", "https://mail.example/api"), 400, "invalid_client_metadata"},
+	{"21 resources", with("resources", func() []string {
+		var rs []string
+		for i := range 21 {
+			rs = append(rs, fmt.Sprintf("https://api%d.example/", i))
+		}
+		return rs
+	}()), 400, "invalid_client_metadata"},
 	{"malformed JSON", `{"client_name":"x",`, 400, "invalid_request"},
 	{"trailing garbage", `{"client_name":"x","redirect_uris":["https://client.example/cb"]} x`, 400, "invalid_request"},
 	{"two objects", `{"redirect_uris":["https://client.example/cb"]}{"redirect_uris":["https://client.example/cb"]}`, 400, "invalid_request"},
@@ -349,5 +366,40 @@ func TestErrorDescriptionsNameTheField(t *testing.T) {
 		wantError(t, http.StatusBadRequest, "invalid_request")
 	if !strings.Contains(b.Description, "not valid JSON") {
 		t.Errorf("description %q", b.Description)
+	}
+}
+
+// TestTokenFormatAndResources: the RFC 9068/opaque switch and the RFC 8707
+// resources go in on create and update, are stored, and come back out.
+func TestTokenFormatAndResources(t *testing.T) {
+	e := newEnv(t)
+	body := friendFinder()
+	body["access_token_format"] = "opaque"
+	body["resources"] = []string{"https://mail.example/api", "urn:example:contacts"}
+	r := e.do("POST", "/admin/clients", body)
+	reg := decode[admin.ClientRegistration](t, r, http.StatusCreated)
+	if reg.AccessTokenFormat != "opaque" || !slices.Equal(reg.Resources, []string{"https://mail.example/api", "urn:example:contacts"}) {
+		t.Errorf("registration: format %q, resources %q", reg.AccessTokenFormat, reg.Resources)
+	}
+	c, err := e.store.Clients.Get(t.Context(), reg.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AccessTokenFormat != "opaque" || !slices.Equal(c.Resources, reg.Resources) {
+		t.Errorf("stored: format %q, resources %q", c.AccessTokenFormat, c.Resources)
+	}
+	got := decode[admin.ClientMetadata](t, e.do("GET", "/admin/clients/"+reg.ClientID, nil), http.StatusOK)
+	if !reflect.DeepEqual(got, reg.ClientMetadata) {
+		t.Errorf("GET\n got %+v\nwant %+v", got, reg.ClientMetadata)
+	}
+
+	// An update without the members goes back to the defaults, as every
+	// other member of a PUT does.
+	got = decode[admin.ClientMetadata](t, e.do("PUT", "/admin/clients/"+reg.ClientID, friendFinder()), http.StatusOK)
+	if got.AccessTokenFormat != "jwt" || got.Resources == nil || len(got.Resources) != 0 {
+		t.Errorf("PUT without them: format %q, resources %#v", got.AccessTokenFormat, got.Resources)
+	}
+	if m := members(t, e.do("GET", "/admin/clients/"+reg.ClientID, nil).body); string(m["resources"]) != "[]" || string(m["access_token_format"]) != `"jwt"` {
+		t.Errorf("JSON: resources %s, access_token_format %s", m["resources"], m["access_token_format"])
 	}
 }

@@ -1,5 +1,6 @@
 // Package admin is the operator's JSON API, served on its own listener and
-// guarded by the admin token: it registers clients and manages users. It also
+// guarded by the admin token: it registers clients, manages users, lists and
+// rotates signing keys, and introspects tokens for an operator. It also
 // holds the Go client that the valet CLI uses, and the wire types the two
 // share, so that the CLI and the server cannot disagree about a field.
 //

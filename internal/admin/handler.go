@@ -22,6 +22,12 @@ type Handler struct {
 	Clients  valet.ClientStore
 	Users    valet.UserStore
 	Digester *secret.Digester // makes the digest of a new client secret
+	// Keys and Rotator serve /admin/keys and /admin/keys/rotate; set both
+	// or neither (nil leaves the routes out).
+	Keys    KeyLister
+	Rotator Rotator
+	// Introspector serves /admin/introspect; nil leaves it out.
+	Introspector Introspector
 	// Token is the admin token every request must present as a bearer token.
 	// An empty Token refuses every request.
 	Token string
@@ -51,6 +57,16 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		http.MethodPut:    h.updateUser,
 		http.MethodDelete: h.deleteUser,
 	})
+	switch {
+	case h.Keys != nil && h.Rotator != nil:
+		h.route(mux, "/admin/keys", map[string]http.HandlerFunc{http.MethodGet: h.listKeys})
+		h.route(mux, "/admin/keys/rotate", map[string]http.HandlerFunc{http.MethodPost: h.rotateKeys})
+	case h.Keys != nil || h.Rotator != nil:
+		panic("admin: set both Keys and Rotator, or neither")
+	}
+	if h.Introspector != nil {
+		h.route(mux, "/admin/introspect", map[string]http.HandlerFunc{http.MethodPost: h.introspect})
+	}
 	mux.Handle("/admin/", h.guard(func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, oauth.Errorf(oauth.NotFound, "no admin API at %s", r.URL.Path))
 	}))

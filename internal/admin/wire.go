@@ -21,10 +21,15 @@ type ClientMetadata struct {
 	ResponseTypes           []string `json:"response_types"`
 	Scope                   string   `json:"scope,omitempty"`
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty"`
-	ClientURI               string   `json:"client_uri,omitempty"`
-	LogoURI                 string   `json:"logo_uri,omitempty"`
-	PolicyURI               string   `json:"policy_uri,omitempty"`
-	TosURI                  string   `json:"tos_uri,omitempty"`
+	// AccessTokenFormat is "jwt" (RFC 9068, the default) or "opaque".
+	AccessTokenFormat string `json:"access_token_format,omitempty"`
+	// Resources are the RFC 8707 resource indicators the client may ask
+	// tokens for; empty means only the server's default audience.
+	Resources []string `json:"resources"`
+	ClientURI string   `json:"client_uri,omitempty"`
+	LogoURI   string   `json:"logo_uri,omitempty"`
+	PolicyURI string   `json:"policy_uri,omitempty"`
+	TosURI    string   `json:"tos_uri,omitempty"`
 	// ClientIDIssuedAt is when the client was registered, in seconds since
 	// the Unix epoch (RFC 7591 §3.2.1); ignored on input.
 	ClientIDIssuedAt int64 `json:"client_id_issued_at,omitempty"`
@@ -90,6 +95,49 @@ type UserList struct {
 	Users []UserView `json:"users"`
 }
 
+// KeyView is a signing key as the admin API shows it: its ID, algorithm,
+// times and state, never any key material.
+type KeyView struct {
+	ID        string `json:"kid"`
+	Algorithm string `json:"alg"`
+	// Status is KeyPending, KeySigning, KeyVerifying or KeyRemoved.
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+	NotBefore time.Time `json:"not_before"` // when it starts (or started) signing
+	// RetiredAt is when it stops signing; RemoveAt when it leaves the JWKS.
+	// Absent while not planned.
+	RetiredAt *time.Time `json:"retired_at,omitempty"`
+	RemoveAt  *time.Time `json:"remove_at,omitempty"`
+}
+
+// KeyList is the body of GET /admin/keys, newest key first.
+type KeyList struct {
+	Keys []KeyView `json:"keys"`
+}
+
+// KeyRotateInput is the body of POST /admin/keys/rotate.
+type KeyRotateInput struct {
+	// Algorithm is "ES256", "RS256", or empty for every algorithm.
+	Algorithm string `json:"algorithm"`
+	// Now makes the new key sign at once and removes the old keys from the
+	// JWKS at once: every token they signed stops verifying. Only for a key
+	// that may have leaked.
+	Now bool `json:"now"`
+}
+
+// KeyRotation is the answer to POST /admin/keys/rotate: the algorithms
+// that got a new key, and every key afterwards.
+type KeyRotation struct {
+	Rotated []string  `json:"rotated"`
+	Now     bool      `json:"now"`
+	Keys    []KeyView `json:"keys"`
+}
+
+// IntrospectInput is the body of POST /admin/introspect.
+type IntrospectInput struct {
+	Token string `json:"token"`
+}
+
 // viewClient is the metadata of c, with empty lists as [] rather than null.
 func viewClient(c *valet.Client) ClientMetadata {
 	m := ClientMetadata{
@@ -100,10 +148,15 @@ func viewClient(c *valet.Client) ClientMetadata {
 		ResponseTypes:           nonNil(c.ResponseTypes),
 		Scope:                   strings.Join(c.Scopes, " "),
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+		AccessTokenFormat:       c.AccessTokenFormat,
+		Resources:               nonNil(c.Resources),
 		ClientURI:               c.ClientURI,
 		LogoURI:                 c.LogoURI,
 		PolicyURI:               c.PolicyURI,
 		TosURI:                  c.TosURI,
+	}
+	if m.AccessTokenFormat == "" { // stored before formats existed
+		m.AccessTokenFormat = valet.TokenFormatJWT
 	}
 	if !c.CreatedAt.IsZero() {
 		m.ClientIDIssuedAt = c.CreatedAt.Unix()
@@ -126,6 +179,8 @@ func newClient(m *ClientMetadata) (*valet.Client, error) {
 		ResponseTypes:           m.ResponseTypes,
 		Scopes:                  scopes,
 		TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
+		AccessTokenFormat:       m.AccessTokenFormat,
+		Resources:               m.Resources,
 		ClientURI:               m.ClientURI,
 		LogoURI:                 m.LogoURI,
 		PolicyURI:               m.PolicyURI,

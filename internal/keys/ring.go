@@ -34,11 +34,23 @@ var Algorithms = []string{ES256, RS256}
 // has passed and that is not retired signs; every key not yet removed
 // verifies and appears in the JWKS. All nodes read the same keys from the
 // database, and Run reloads them so that a rotation on one node reaches all.
+// Rotate, RotateNow and RunRotation replace keys (rotate.go).
 type Ring struct {
 	Store  valet.KeyStore
 	Sealer *secret.Sealer
 	Log    *slog.Logger
 	Now    func() time.Time
+
+	// PrePublish is how long a new key is published before it signs; at
+	// least JWKSMaxAge (pin P21). Zero means DefaultPrePublish.
+	PrePublish time.Duration
+	// MaxTokenLifetime is the longest any JWT the ring signs stays valid,
+	// plus clock skew: a replaced key stays published this long after it
+	// stops signing. Zero means DefaultMaxTokenLifetime.
+	MaxTokenLifetime time.Duration
+	// RotateEvery is the age at which RunRotation replaces a key. Zero
+	// means DefaultRotateEvery.
+	RotateEvery time.Duration
 
 	mu   sync.RWMutex
 	keys []*key // newest first
@@ -158,6 +170,12 @@ func (r *Ring) Load(ctx context.Context) error {
 		var pub jose.JSONWebKey
 		if err := json.Unmarshal(m.Public, &pub); err != nil {
 			return fmt.Errorf("signing key %s: public key: %w", m.ID, err)
+		}
+		// The JWKS serves this JWK as it is: it must be the public half of
+		// this very key, and nothing more.
+		if eq, ok := priv.Public().(interface{ Equal(crypto.PublicKey) bool }); !pub.IsPublic() || !pub.Valid() ||
+			pub.KeyID != m.ID || pub.Algorithm != m.Algorithm || !ok || !eq.Equal(pub.Key) {
+			return fmt.Errorf("signing key %s: the stored public JWK is not the public half of the key", m.ID)
 		}
 		loaded = append(loaded, &key{meta: m, private: priv, public: pub, signers: map[string]jose.Signer{}})
 	}
