@@ -35,6 +35,27 @@ type config struct {
 	AdminToken string `yaml:"admin_token"` // VALET_ADMIN_TOKEN
 	LogFormat  string `yaml:"log_format"`  // VALET_LOG_FORMAT, --log-format: text or json
 	LogLevel   string `yaml:"log_level"`   // VALET_LOG_LEVEL, --log-level: debug, info, warn, error
+
+	// Audience is the default "aud" of access tokens (VALET_AUDIENCE); the issuer when empty.
+	Audience string `yaml:"audience"`
+	// LegacyGrants turns the implicit and password grants on or off for the
+	// whole server (VALET_LEGACY_GRANTS, --legacy-grants): "on" lets clients
+	// that registered them use them; "off" refuses them for everyone.
+	LegacyGrants string `yaml:"legacy_grants"`
+	// Lifetimes, as Go durations ("10m", "720h").
+	AccessTokenTTL  string `yaml:"access_token_ttl"`  // VALET_ACCESS_TOKEN_TTL
+	RefreshTokenTTL string `yaml:"refresh_token_ttl"` // VALET_REFRESH_TOKEN_TTL
+	SessionTTL      string `yaml:"session_ttl"`       // VALET_SESSION_TTL
+	// KeyRotation is how often signing keys rotate ("0" never; VALET_KEY_ROTATION).
+	KeyRotation string `yaml:"key_rotation"`
+	// Scopes gives each scope the plain sentence the consent page shows (YAML only).
+	Scopes map[string]string `yaml:"scopes"`
+}
+
+// durations are the parsed lifetimes of a validated config.
+func (c *config) duration(s string) time.Duration {
+	d, _ := time.ParseDuration(s)
+	return d
 }
 
 func defaultConfig() config {
@@ -45,6 +66,12 @@ func defaultConfig() config {
 		Data:      "./valet-data",
 		LogFormat: "text",
 		LogLevel:  "info",
+
+		LegacyGrants:    "on",
+		AccessTokenTTL:  "10m",
+		RefreshTokenTTL: "720h",
+		SessionTTL:      "24h",
+		KeyRotation:     "720h",
 	}
 }
 
@@ -64,6 +91,12 @@ var settings = []setting{
 	{"", "VALET_ADMIN_TOKEN", func(c *config) *string { return &c.AdminToken }},
 	{"log-format", "VALET_LOG_FORMAT", func(c *config) *string { return &c.LogFormat }},
 	{"log-level", "VALET_LOG_LEVEL", func(c *config) *string { return &c.LogLevel }},
+	{"audience", "VALET_AUDIENCE", func(c *config) *string { return &c.Audience }},
+	{"legacy-grants", "VALET_LEGACY_GRANTS", func(c *config) *string { return &c.LegacyGrants }},
+	{"", "VALET_ACCESS_TOKEN_TTL", func(c *config) *string { return &c.AccessTokenTTL }},
+	{"", "VALET_REFRESH_TOKEN_TTL", func(c *config) *string { return &c.RefreshTokenTTL }},
+	{"", "VALET_SESSION_TTL", func(c *config) *string { return &c.SessionTTL }},
+	{"", "VALET_KEY_ROTATION", func(c *config) *string { return &c.KeyRotation }},
 }
 
 // addServeFlags declares the flags of serve and migrate. --data is the root's
@@ -78,6 +111,8 @@ func addServeFlags(cmd *cobra.Command) {
 	f.String("db", "", "database: sqlite:///path/valet.db or postgres://user@host/db (env VALET_DB; default: valet.db in the data directory)")
 	f.String("log-format", d.LogFormat, "log format: text or json (env VALET_LOG_FORMAT)")
 	f.String("log-level", d.LogLevel, "log level: debug, info, warn or error (env VALET_LOG_LEVEL)")
+	f.String("audience", "", "default audience (aud) of access tokens (env VALET_AUDIENCE; default: the issuer)")
+	f.String("legacy-grants", d.LegacyGrants, "on: clients that registered the implicit or password grant may use them; off: refused for all (env VALET_LEGACY_GRANTS)")
 }
 
 // loadConfig merges defaults, the YAML file, the environment and the flags
@@ -115,7 +150,7 @@ func readYAML(path string, c *config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config file %s: %v (known keys: issuer, addr, admin_addr, data, db, secret, admin_token, log_format, log_level)", path, err)
+		return fmt.Errorf("config file %s: %v (known keys: issuer, addr, admin_addr, data, db, secret, admin_token, log_format, log_level, audience, legacy_grants, access_token_ttl, refresh_token_ttl, session_ttl, key_rotation, scopes)", path, err)
 	}
 	return nil
 }
@@ -157,6 +192,32 @@ func (c *config) validate() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		add("log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.Audience != "" && valet.ValidateResource(c.Audience) != nil {
+		add("audience %q: want an absolute URI without a fragment, such as https://api.example.com", c.Audience)
+	}
+	if c.LegacyGrants != "on" && c.LegacyGrants != "off" {
+		add("legacy-grants %q: want on or off", c.LegacyGrants)
+	}
+	for _, d := range []struct {
+		name, value string
+		min, max    time.Duration
+	}{
+		{"access_token_ttl (VALET_ACCESS_TOKEN_TTL)", c.AccessTokenTTL, time.Minute, 24 * time.Hour},
+		{"refresh_token_ttl (VALET_REFRESH_TOKEN_TTL)", c.RefreshTokenTTL, time.Hour, 365 * 24 * time.Hour},
+		{"session_ttl (VALET_SESSION_TTL)", c.SessionTTL, time.Minute, 90 * 24 * time.Hour},
+		{"key_rotation (VALET_KEY_ROTATION)", c.KeyRotation, 0, 10 * 365 * 24 * time.Hour},
+	} {
+		v, err := time.ParseDuration(d.value)
+		if err != nil || v < d.min || v > d.max || (d.min == 0 && v != 0 && v < 24*time.Hour) {
+			add("%s %q: want a duration such as 10m or 720h, between %v and %v%s", d.name, d.value, d.min, d.max,
+				map[bool]string{true: " (0 turns it off; otherwise at least 24h)", false: ""}[d.min == 0])
+		}
+	}
+	for scope, text := range c.Scopes {
+		if !valet.ValidScopeToken(scope) || text == "" || len(text) > 300 {
+			add("scopes: %q needs a valid scope name and a sentence of at most 300 characters", scope)
+		}
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("invalid configuration:\n  - %s", strings.Join(problems, "\n  - "))

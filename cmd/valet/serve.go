@@ -140,7 +140,11 @@ func serve(ctx context.Context, c config, logOut io.Writer, ready func(public, a
 	if err != nil {
 		return err
 	}
-	ring := &keys.Ring{Store: st.Keys, Sealer: sealer, Log: log, Now: time.Now}
+	rotateEvery := c.duration(c.KeyRotation)
+	ring := &keys.Ring{Store: st.Keys, Sealer: sealer, Log: log, Now: time.Now,
+		RotateEvery: rotateEvery,
+		// The longest-lived JWT Valet signs, plus clock skew between nodes.
+		MaxTokenLifetime: c.duration(c.AccessTokenTTL) + time.Hour + 5*time.Minute}
 	if err := ring.Init(ctx); err != nil {
 		return err
 	}
@@ -148,6 +152,9 @@ func serve(ctx context.Context, c config, logOut io.Writer, ready func(public, a
 	public, admin := server.New(server.Options{
 		Issuer: c.Issuer, Store: st, Keys: ring, Digester: secret.NewDigester(secretKey),
 		AdminToken: adminToken, Log: log, Now: time.Now,
+		AccessTTL: c.duration(c.AccessTokenTTL), RefreshTTL: c.duration(c.RefreshTokenTTL),
+		SessionTTL: c.duration(c.SessionTTL), ScopeDescriptions: c.Scopes,
+		Audience: c.Audience, LegacyGrantsOff: c.LegacyGrants == "off",
 	})
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	servers := []*http.Server{
@@ -158,6 +165,9 @@ func serve(ctx context.Context, c config, logOut io.Writer, ready func(public, a
 	bg, cancelBG := context.WithCancel(context.Background())
 	defer cancelBG()
 	go ring.Run(bg, time.Minute)
+	if rotateEvery > 0 {
+		go ring.RunRotation(bg, 10*time.Minute) // every node checks; the store lets one rotate
+	}
 	go janitor(bg, st, log, 5*time.Minute)
 
 	errc := make(chan error, 2)

@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/valetauth/valet/internal/grant"
 	"github.com/valetauth/valet/internal/keys"
 	"github.com/valetauth/valet/internal/oauth"
+	"github.com/valetauth/valet/internal/oidc"
 	"github.com/valetauth/valet/internal/secret"
 	"github.com/valetauth/valet/internal/throttle"
 	"github.com/valetauth/valet/internal/token"
@@ -37,34 +40,65 @@ type Options struct {
 	// AccountLimiter limits failed password checks per username, shared by
 	// the sign-in page and the password grant.
 	AccountLimiter *throttle.Limiter
+	// Audience is the default "aud" of access tokens; the issuer when empty.
+	Audience string
+	// LegacyGrantsOff refuses the implicit and password grants server-wide
+	// (RFC 9700 §2.1.2, §2.4), even for clients that registered them.
+	LegacyGrantsOff bool
 }
 
 // New returns the public handler (protocol endpoints and pages) and the admin
 // handler (the admin API, served on its own listener).
 func New(o Options) (public, adminHandler http.Handler) {
 	st := o.Store
+	tokens := &token.Issuer{URL: o.Issuer, Keys: o.Keys, AccessTTL: orDefault(o.AccessTTL, 10*time.Minute), Now: o.Now}
+	minter := &token.Minter{Issuer: tokens, Access: st.Access, Digester: o.Digester}
+	introspector := &token.Introspector{Issuer: tokens, Access: st.Access, Refresh: st.Refresh,
+		Revocations: st.Revocations, Digester: o.Digester, Now: o.Now}
+	audience := []string{o.Issuer}
+	if o.Audience != "" {
+		audience = []string{o.Audience}
+	}
+	refreshTTL := orDefault(o.RefreshTTL, 30*24*time.Hour)
+	// One budget of failed password checks per account, shared by the
+	// sign-in page and the password grant.
+	accounts := o.AccountLimiter
+	if accounts == nil {
+		accounts = &throttle.Limiter{Failures: 10, Per: 5 * time.Minute, Now: o.Now}
+	}
 
 	pub := http.NewServeMux()
 	(&web.Handler{Issuer: o.Issuer, Clients: st.Clients, Users: st.Users, Sessions: st.Sessions,
 		Consents: st.Consents, Codes: st.Codes, Replays: st.Replays, Digester: o.Digester,
 		CodeTTL: o.CodeTTL, SessionTTL: o.SessionTTL, Secure: strings.HasPrefix(o.Issuer, "https://"),
-		ScopeDescriptions: o.ScopeDescriptions, AccountLimiter: o.AccountLimiter,
+		ScopeDescriptions: o.ScopeDescriptions, AccountLimiter: accounts,
+		Tokens: minter, Audience: audience, ImplicitDisabled: o.LegacyGrantsOff,
 		Log: o.Log, Now: o.Now}).Register(pub)
-	tokens := &token.Issuer{URL: o.Issuer, Keys: o.Keys, AccessTTL: orDefault(o.AccessTTL, 10*time.Minute), Now: o.Now}
-	audience := []string{o.Issuer}
-	refreshTTL := orDefault(o.RefreshTTL, 30*24*time.Hour)
-	(&grant.Handler{Clients: st.Clients, Digester: o.Digester, Realm: hostOf(o.Issuer), Log: o.Log,
+	(&grant.Handler{Clients: st.Clients, Digester: o.Digester, Realm: hostOf(o.Issuer), Log: o.Log, Now: o.Now,
+		PasswordGrantDisabled: o.LegacyGrantsOff,
+		Introspector:          introspector, Refresh: st.Refresh, Revocations: st.Revocations,
 		Grants: []grant.Grant{
-			&grant.AuthorizationCode{Codes: st.Codes, Refresh: st.Refresh, Revocations: st.Revocations,
+			&grant.AuthorizationCode{Codes: st.Codes, Refresh: st.Refresh, Revocations: st.Revocations, Access: st.Access,
 				Digester: o.Digester, Tokens: tokens, Audience: audience, RefreshTTL: refreshTTL, Now: o.Now, Log: o.Log},
 			&grant.RefreshToken{Refresh: st.Refresh, Revocations: st.Revocations, Users: st.Users, Consents: st.Consents,
-				Digester: o.Digester, Tokens: tokens, Audience: audience, RefreshTTL: refreshTTL, Now: o.Now, Log: o.Log},
+				Access: st.Access, Digester: o.Digester, Tokens: tokens, Audience: audience, RefreshTTL: refreshTTL, Now: o.Now, Log: o.Log},
+			&grant.ClientCredentials{Tokens: tokens, Access: st.Access, Digester: o.Digester, Audience: audience},
+			&grant.Password{Users: st.Users, Consents: st.Consents, Refresh: st.Refresh, Access: st.Access,
+				Digester: o.Digester, Tokens: tokens, Limiter: accounts, Audience: audience,
+				RefreshTTL: refreshTTL, Now: o.Now, Log: o.Log},
 		}}).Register(pub)
+	(&oidc.Handler{Issuer: o.Issuer, Keys: o.Keys, Log: o.Log, Supported: oidc.Supported{
+		AuthorizationCode: true, RefreshToken: true, ClientCredentials: true,
+		Implicit: !o.LegacyGrantsOff, Password: !o.LegacyGrantsOff,
+		Introspection: true, Revocation: true,
+		Scopes: slices.Sorted(maps.Keys(o.ScopeDescriptions)),
+	}}).Register(pub)
 	pub.HandleFunc("GET /healthz", healthz)
 	pub.Handle("GET /readyz", readyz(st.Ping))
 
 	adm := http.NewServeMux()
 	(&admin.Handler{Clients: st.Clients, Users: st.Users, Digester: o.Digester,
+		Keys: st.Keys, Rotator: o.Keys, Introspector: introspector,
 		Token: o.AdminToken, Log: o.Log, Now: o.Now}).Register(adm)
 	adm.HandleFunc("GET /healthz", healthz)
 	adm.Handle("GET /readyz", readyz(st.Ping))
