@@ -59,6 +59,19 @@ type Client struct {
 	// client may ask tokens for; empty means only the default audience.
 	Resources []string `json:"resources,omitempty"`
 
+	// OpenID Connect: where the person may be sent after logging out (exact
+	// match, like redirect URIs), and where logout tokens are POSTed
+	// (Back-Channel Logout §2.2).
+	PostLogoutRedirectURIs           []string `json:"post_logout_redirect_uris,omitempty"`
+	BackchannelLogoutURI             string   `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool     `json:"backchannel_logout_session_required,omitempty"`
+	// IDTokenSignedResponseAlg is "RS256" (the default) or "ES256".
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
+	// SubjectType is "public" (the default) or "pairwise": a "sub" that is
+	// different for every sector (redirect host), so apps cannot correlate
+	// people (OpenID Connect Core §8).
+	SubjectType string `json:"subject_type,omitempty"`
+
 	// Pages show these to the person asked for consent.
 	ClientURI string `json:"client_uri,omitempty"`
 	LogoURI   string `json:"logo_uri,omitempty"`
@@ -77,7 +90,13 @@ func (c *Client) AllowsGrant(grantType string) bool { return slices.Contains(c.G
 
 // AllowsResponseType reports whether the client registered responseType.
 func (c *Client) AllowsResponseType(responseType string) bool {
-	return slices.Contains(c.ResponseTypes, responseType)
+	want := CanonicalResponseType(responseType)
+	for _, rt := range c.ResponseTypes {
+		if CanonicalResponseType(rt) == want {
+			return true
+		}
+	}
+	return false
 }
 
 // AllowsScopes reports whether every scope is among the client's allowed scopes.
@@ -135,7 +154,25 @@ func invalid(code, field, format string, args ...any) *ValidationError {
 }
 
 var knownGrants = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantImplicit, GrantPassword}
-var knownResponseTypes = []string{"code", "token"}
+var knownResponseTypes = []string{"code", "token", "id_token", "code id_token", "code token", "id_token token", "code id_token token"}
+
+// CanonicalResponseType sorts the space-separated values of a response type,
+// whose order does not matter (RFC 6749 §3.1.1): "id_token code" and
+// "code id_token" are the same type.
+func CanonicalResponseType(rt string) string {
+	parts := strings.Split(rt, " ")
+	order := map[string]int{"code": 0, "id_token": 1, "token": 2}
+	slices.SortFunc(parts, func(a, b string) int {
+		oa, ok1 := order[a]
+		ob, ok2 := order[b]
+		if !ok1 || !ok2 {
+			return strings.Compare(a, b)
+		}
+		return oa - ob
+	})
+	return strings.Join(parts, " ")
+}
+
 var knownAuthMethods = []string{AuthSecretBasic, AuthSecretPost, AuthNone}
 
 // Validate checks the metadata against RFC 7591 and the security rules of
@@ -150,22 +187,32 @@ func (c *Client) Validate() error {
 			return invalid(InvalidClientMetadata, "grant_types", "unknown grant type %q; use one of %s", g, strings.Join(knownGrants, ", "))
 		}
 	}
+	hasCode, hasImplicit := false, false
 	for _, rt := range c.ResponseTypes {
-		if !slices.Contains(knownResponseTypes, rt) {
+		canon := CanonicalResponseType(rt)
+		if !slices.Contains(knownResponseTypes, canon) {
 			return invalid(InvalidClientMetadata, "response_types", "unknown response type %q; use one of %s", rt, strings.Join(knownResponseTypes, ", "))
 		}
+		// OpenID Connect Registration §2: a response type containing code
+		// needs authorization_code; one containing token or id_token needs implicit.
+		if strings.Contains(canon, "code") {
+			hasCode = true
+			if !c.AllowsGrant(GrantAuthorizationCode) {
+				return invalid(InvalidClientMetadata, "response_types", "response type %q needs grant type \"authorization_code\"", rt)
+			}
+		}
+		if strings.Contains(canon, "token") {
+			hasImplicit = true
+			if !c.AllowsGrant(GrantImplicit) {
+				return invalid(InvalidClientMetadata, "response_types", "response type %q needs grant type \"implicit\"", rt)
+			}
+		}
 	}
-	if slices.Contains(c.ResponseTypes, "code") && !c.AllowsGrant(GrantAuthorizationCode) {
-		return invalid(InvalidClientMetadata, "response_types", `response type "code" needs grant type "authorization_code"`)
+	if c.AllowsGrant(GrantAuthorizationCode) && !hasCode {
+		return invalid(InvalidClientMetadata, "grant_types", `grant type "authorization_code" needs a response type with "code"`)
 	}
-	if slices.Contains(c.ResponseTypes, "token") && !c.AllowsGrant(GrantImplicit) {
-		return invalid(InvalidClientMetadata, "response_types", `response type "token" needs grant type "implicit"`)
-	}
-	if c.AllowsGrant(GrantAuthorizationCode) && !slices.Contains(c.ResponseTypes, "code") {
-		return invalid(InvalidClientMetadata, "grant_types", `grant type "authorization_code" needs response type "code"`)
-	}
-	if c.AllowsGrant(GrantImplicit) && !slices.Contains(c.ResponseTypes, "token") {
-		return invalid(InvalidClientMetadata, "grant_types", `grant type "implicit" needs response type "token"`)
+	if c.AllowsGrant(GrantImplicit) && !hasImplicit {
+		return invalid(InvalidClientMetadata, "grant_types", `grant type "implicit" needs a response type with "token" or "id_token"`)
 	}
 	if !slices.Contains(knownAuthMethods, c.TokenEndpointAuthMethod) {
 		return invalid(InvalidClientMetadata, "token_endpoint_auth_method", "unknown method %q; use one of %s", c.TokenEndpointAuthMethod, strings.Join(knownAuthMethods, ", "))
@@ -203,6 +250,33 @@ func (c *Client) Validate() error {
 		if !ValidScopeToken(s) {
 			return invalid(InvalidClientMetadata, "scope", "scope %q is not a valid scope token (RFC 6749 §3.3: printable ASCII without space, '\"', '\\' or ',', at most 255 characters)", s)
 		}
+	}
+	if len(c.PostLogoutRedirectURIs) > 20 {
+		return invalid(InvalidClientMetadata, "post_logout_redirect_uris", "at most 20 URIs")
+	}
+	for _, u := range c.PostLogoutRedirectURIs {
+		if err := ValidateRedirectURI(u); err != nil || !isWebURI(u) {
+			return invalid(InvalidClientMetadata, "post_logout_redirect_uris", "%q must be an exact https URI (http only on a loopback IP), with no fragment", u)
+		}
+	}
+	if c.BackchannelLogoutURI != "" {
+		if err := ValidateRedirectURI(c.BackchannelLogoutURI); err != nil || !isWebURI(c.BackchannelLogoutURI) {
+			return invalid(InvalidClientMetadata, "backchannel_logout_uri", "%q must be an absolute https URI with no fragment", c.BackchannelLogoutURI)
+		}
+	}
+	switch c.IDTokenSignedResponseAlg {
+	case "", "RS256", "ES256":
+	default:
+		return invalid(InvalidClientMetadata, "id_token_signed_response_alg", "%q is not supported; use RS256 or ES256", c.IDTokenSignedResponseAlg)
+	}
+	switch c.SubjectType {
+	case "", "public":
+	case "pairwise":
+		if _, err := c.SectorIdentifier(); err != nil {
+			return invalid(InvalidClientMetadata, "subject_type", "%s", err)
+		}
+	default:
+		return invalid(InvalidClientMetadata, "subject_type", "%q is not supported; use public or pairwise", c.SubjectType)
 	}
 	for field, u := range map[string]string{"client_uri": c.ClientURI, "logo_uri": c.LogoURI, "policy_uri": c.PolicyURI, "tos_uri": c.TosURI} {
 		if u != "" {
@@ -302,6 +376,31 @@ func IsLoopbackIPHost(host string) bool {
 		return false
 	}
 	return ip.IsLoopback() && (ip.Is6() || ip.String() == host)
+}
+
+// isWebURI reports whether raw is http(s).
+func isWebURI(raw string) bool {
+	return strings.HasPrefix(raw, "https://") || strings.HasPrefix(raw, "http://")
+}
+
+// SectorIdentifier is the host pairwise subjects are computed for (OpenID
+// Connect Core §8.1): the host of the redirect URIs, which must all share it.
+func (c *Client) SectorIdentifier() (string, error) {
+	host := ""
+	for _, r := range c.RedirectURIs {
+		u, err := url.Parse(r)
+		if err != nil || u.Host == "" {
+			return "", fmt.Errorf("pairwise subjects need redirect URIs with a host; %q has none", r)
+		}
+		if host != "" && u.Hostname() != host {
+			return "", fmt.Errorf("pairwise subjects need every redirect URI on one host (%s and %s differ)", host, u.Hostname())
+		}
+		host = u.Hostname()
+	}
+	if host == "" {
+		return "", fmt.Errorf("pairwise subjects need at least one redirect URI")
+	}
+	return host, nil
 }
 
 func validateWebURI(raw string) error {

@@ -17,6 +17,7 @@ type AuthCode struct {
 	Scopes              []string
 	Resources           []string // RFC 8707 audiences asked for
 	Nonce               string   // OpenID Connect
+	SessionID           string   // the Session.SID the code was issued in ("sid")
 	CodeChallenge       string   // RFC 7636, S256
 	CodeChallengeMethod string
 	AuthTime            time.Time

@@ -12,7 +12,14 @@ type User struct {
 	ID       string
 	Username string
 	Email    string
-	Name     string
+	// EmailVerified is the OpenID Connect email_verified claim: set by the
+	// operator once the address is known to belong to the person.
+	EmailVerified bool
+	Name          string
+	// Claims are extra claims about the person (for example "locale" or
+	// "department") that the configured custom-claims mapping releases to
+	// apps by scope. Values are JSON values.
+	Claims map[string]any
 	// PasswordHash is an argon2id hash in PHC string form; empty means the
 	// user cannot sign in with a password.
 	PasswordHash string

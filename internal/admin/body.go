@@ -179,6 +179,8 @@ func kindOf(t reflect.Type) string {
 		return "an array of " + strings.TrimPrefix(strings.TrimPrefix(kindOf(t.Elem()), "a "), "an ") + "s"
 	case reflect.Bool:
 		return "true or false"
+	case reflect.Map:
+		return "a JSON object"
 	case reflect.Int, reflect.Int64, reflect.Uint64, reflect.Float64:
 		return "a number"
 	}

@@ -61,13 +61,13 @@ func TestGoClient(t *testing.T) {
 		t.Fatalf("CreateUser %+v, %v", u, err)
 	}
 	found, rawFound, err := c.FindUser(ctx, "ana")
-	if err != nil || *found != *u || string(rawFound) != string(raw) {
+	if err != nil || !reflect.DeepEqual(found, u) || string(rawFound) != string(raw) {
 		t.Errorf("FindUser %+v %s, %v; want %+v %s", found, rawFound, err, u, raw)
 	}
 	if _, _, err := c.FindUser(ctx, "nobody"); !errors.As(err, &apiErr) || apiErr.Status != 404 || apiErr.Code != "not_found" {
 		t.Errorf("FindUser(nobody): %#v", err)
 	}
-	if got, _, err := c.GetUser(ctx, u.ID); err != nil || *got != *u {
+	if got, _, err := c.GetUser(ctx, u.ID); err != nil || !reflect.DeepEqual(got, u) {
 		t.Errorf("GetUser %+v, %v", got, err)
 	}
 	name := "Ana Lima"

@@ -35,18 +35,21 @@ func TestClientLifecycle(t *testing.T) {
 		t.Fatalf("client_id %q", reg.ClientID)
 	}
 	want := admin.ClientMetadata{
-		ClientID:                reg.ClientID,
-		ClientName:              "FriendFinder",
-		RedirectURIs:            []string{"https://friendfinder.example/callback", "http://127.0.0.1:8400/cb"},
-		GrantTypes:              []string{"authorization_code", "refresh_token"},
-		ResponseTypes:           []string{"code"}, // the default for authorization_code
-		Scope:                   "openid contacts.read",
-		TokenEndpointAuthMethod: "client_secret_basic", // the RFC 7591 default
-		AccessTokenFormat:       "jwt",                 // RFC 9068 unless the client asks for opaque
-		Resources:               []string{},
-		ClientURI:               "https://friendfinder.example",
-		LogoURI:                 "https://friendfinder.example/logo.png",
-		ClientIDIssuedAt:        testEpoch.Unix(), // the first tick
+		ClientID:                 reg.ClientID,
+		ClientName:               "FriendFinder",
+		RedirectURIs:             []string{"https://friendfinder.example/callback", "http://127.0.0.1:8400/cb"},
+		GrantTypes:               []string{"authorization_code", "refresh_token"},
+		ResponseTypes:            []string{"code"}, // the default for authorization_code
+		Scope:                    "openid contacts.read",
+		TokenEndpointAuthMethod:  "client_secret_basic", // the RFC 7591 default
+		AccessTokenFormat:        "jwt",                 // RFC 9068 unless the client asks for opaque
+		Resources:                []string{},
+		PostLogoutRedirectURIs:   []string{},
+		IDTokenSignedResponseAlg: "RS256",  // OpenID Connect Registration §2
+		SubjectType:              "public", // unless the client asks for pairwise
+		ClientURI:                "https://friendfinder.example",
+		LogoURI:                  "https://friendfinder.example/logo.png",
+		ClientIDIssuedAt:         testEpoch.Unix(), // the first tick
 	}
 	if !reflect.DeepEqual(reg.ClientMetadata, want) {
 		t.Errorf("registration\n got %+v\nwant %+v", reg.ClientMetadata, want)
@@ -106,7 +109,8 @@ func TestClientLifecycle(t *testing.T) {
 	want2 := admin.ClientMetadata{ClientID: reg.ClientID, ClientName: "FriendFinder 2",
 		RedirectURIs: []string{"https://friendfinder.example/cb2"}, GrantTypes: []string{"authorization_code"},
 		ResponseTypes: []string{"code"}, Scope: "contacts.read", TokenEndpointAuthMethod: "client_secret_basic",
-		AccessTokenFormat: "jwt", Resources: []string{}, ClientIDIssuedAt: want.ClientIDIssuedAt}
+		AccessTokenFormat: "jwt", Resources: []string{}, PostLogoutRedirectURIs: []string{},
+		IDTokenSignedResponseAlg: "RS256", SubjectType: "public", ClientIDIssuedAt: want.ClientIDIssuedAt}
 	if !reflect.DeepEqual(got, want2) {
 		t.Errorf("PUT\n got %+v\nwant %+v", got, want2)
 	}
@@ -276,6 +280,26 @@ var invalidRegistrations = []refusal{
 		}
 		return rs
 	}()), 400, "invalid_client_metadata"},
+	{"post-logout URI http", with("post_logout_redirect_uris", []string{"http://friendfinder.example/bye"}), 400, "invalid_client_metadata"},
+	{"post-logout URI fragment", with("post_logout_redirect_uris", []string{"https://friendfinder.example/bye#x"}), 400, "invalid_client_metadata"},
+	{"post-logout URI private scheme", with("post_logout_redirect_uris", []string{"com.example.app:/bye"}), 400, "invalid_client_metadata"},
+	{"post-logout URIs as string", with("post_logout_redirect_uris", "https://friendfinder.example/bye"), 400, "invalid_client_metadata"},
+	{"21 post-logout URIs", with("post_logout_redirect_uris", func() []string {
+		var us []string
+		for i := range 21 {
+			us = append(us, fmt.Sprintf("https://friendfinder.example/bye%d", i))
+		}
+		return us
+	}()), 400, "invalid_client_metadata"},
+	{"back-channel URI http", with("backchannel_logout_uri", "http://friendfinder.example/logout"), 400, "invalid_client_metadata"},
+	{"back-channel URI relative", with("backchannel_logout_uri", "/logout"), 400, "invalid_client_metadata"},
+	{"session required as string", with("backchannel_logout_session_required", "true"), 400, "invalid_client_metadata"},
+	{"id token alg none", with("id_token_signed_response_alg", "none"), 400, "invalid_client_metadata"},
+	{"id token alg HS256", with("id_token_signed_response_alg", "HS256"), 400, "invalid_client_metadata"},
+	{"id token alg case", with("id_token_signed_response_alg", "rs256"), 400, "invalid_client_metadata"},
+	{"unknown subject type", with("subject_type", "private"), 400, "invalid_client_metadata"},
+	// friendFinder's redirect URIs are on two hosts: no single sector.
+	{"pairwise across hosts", with("subject_type", "pairwise"), 400, "invalid_client_metadata"},
 	{"malformed JSON", `{"client_name":"x",`, 400, "invalid_request"},
 	{"trailing garbage", `{"client_name":"x","redirect_uris":["https://client.example/cb"]} x`, 400, "invalid_request"},
 	{"two objects", `{"redirect_uris":["https://client.example/cb"]}{"redirect_uris":["https://client.example/cb"]}`, 400, "invalid_request"},
@@ -401,5 +425,57 @@ func TestTokenFormatAndResources(t *testing.T) {
 	}
 	if m := members(t, e.do("GET", "/admin/clients/"+reg.ClientID, nil).body); string(m["resources"]) != "[]" || string(m["access_token_format"]) != `"jwt"` {
 		t.Errorf("JSON: resources %s, access_token_format %s", m["resources"], m["access_token_format"])
+	}
+}
+
+// TestOpenIDConnectMetadata: the logout URIs, the ID token algorithm and the
+// subject type go in on create and update, are stored, and come back out.
+func TestOpenIDConnectMetadata(t *testing.T) {
+	e := newEnv(t)
+	body := with("redirect_uris", []string{"https://friendfinder.example/callback", "https://friendfinder.example/cb2"})
+	body["post_logout_redirect_uris"] = []string{"https://friendfinder.example/bye", "http://127.0.0.1:8400/bye"}
+	body["backchannel_logout_uri"] = "https://friendfinder.example/backchannel"
+	body["backchannel_logout_session_required"] = true
+	body["id_token_signed_response_alg"] = "ES256"
+	body["subject_type"] = "pairwise"
+	r := e.do("POST", "/admin/clients", body)
+	reg := decode[admin.ClientRegistration](t, r, http.StatusCreated)
+	if !slices.Equal(reg.PostLogoutRedirectURIs, []string{"https://friendfinder.example/bye", "http://127.0.0.1:8400/bye"}) ||
+		reg.BackchannelLogoutURI != "https://friendfinder.example/backchannel" || !reg.BackchannelLogoutSessionRequired ||
+		reg.IDTokenSignedResponseAlg != "ES256" || reg.SubjectType != "pairwise" {
+		t.Errorf("registration %+v", reg.ClientMetadata)
+	}
+	c, err := e.store.Clients.Get(t.Context(), reg.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.PostLogoutRedirectURIs, reg.PostLogoutRedirectURIs) || c.BackchannelLogoutURI != reg.BackchannelLogoutURI ||
+		!c.BackchannelLogoutSessionRequired || c.IDTokenSignedResponseAlg != "ES256" || c.SubjectType != "pairwise" {
+		t.Errorf("stored %+v", c)
+	}
+	if got := decode[admin.ClientMetadata](t, e.do("GET", "/admin/clients/"+reg.ClientID, nil), http.StatusOK); !reflect.DeepEqual(got, reg.ClientMetadata) {
+		t.Errorf("GET\n got %+v\nwant %+v", got, reg.ClientMetadata)
+	}
+
+	// An update without the members goes back to the defaults, as every
+	// other member of a PUT does, and the answer names them.
+	r = e.do("PUT", "/admin/clients/"+reg.ClientID, friendFinder())
+	got := decode[admin.ClientMetadata](t, r, http.StatusOK)
+	if got.PostLogoutRedirectURIs == nil || len(got.PostLogoutRedirectURIs) != 0 || got.BackchannelLogoutURI != "" ||
+		got.BackchannelLogoutSessionRequired || got.IDTokenSignedResponseAlg != "RS256" || got.SubjectType != "public" {
+		t.Errorf("PUT without them: %+v", got)
+	}
+	m := members(t, r.body)
+	for k, v := range map[string]string{"post_logout_redirect_uris": "[]", "backchannel_logout_session_required": "false",
+		"id_token_signed_response_alg": `"RS256"`, "subject_type": `"public"`} {
+		if string(m[k]) != v {
+			t.Errorf("JSON %s = %s, want %s", k, m[k], v)
+		}
+	}
+	if _, ok := m["backchannel_logout_uri"]; ok {
+		t.Errorf("JSON has backchannel_logout_uri %s, want it left out when not set", m["backchannel_logout_uri"])
+	}
+	if c, _ := e.store.Clients.Get(t.Context(), reg.ClientID); c.PostLogoutRedirectURIs != nil || c.SubjectType != "" || c.IDTokenSignedResponseAlg != "" {
+		t.Errorf("stored after PUT: %+v", c)
 	}
 }

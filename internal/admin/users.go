@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -17,9 +19,14 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	if err := checkClaims(in.Claims); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	now := h.now()
-	u := &valet.User{ID: newID(), Username: in.Username, Email: in.Email, Name: in.Name, CreatedAt: now, UpdatedAt: now}
-	if err := u.Validate(); err != nil {
+	u := &valet.User{ID: newID(), Username: in.Username, Email: in.Email, EmailVerified: in.EmailVerified,
+		Name: in.Name, Claims: in.Claims, CreatedAt: now, UpdatedAt: now}
+	if err := validateUser(u); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -86,6 +93,12 @@ func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	if in.Claims != nil {
+		if err := checkClaims(*in.Claims); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
 	// Hash before the store's read-modify-write: argon2id takes tens of
 	// milliseconds that no database transaction should wait for.
 	var hash string
@@ -101,16 +114,23 @@ func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request) {
 		if in.Username != nil {
 			u.Username = *in.Username
 		}
-		if in.Email != nil {
-			u.Email = *in.Email
+		if in.Email != nil && *in.Email != u.Email {
+			// What was verified was the old address.
+			u.Email, u.EmailVerified = *in.Email, false
+		}
+		if in.EmailVerified != nil {
+			u.EmailVerified = *in.EmailVerified
 		}
 		if in.Name != nil {
 			u.Name = *in.Name
 		}
+		if in.Claims != nil {
+			u.Claims = *in.Claims
+		}
 		if in.Password != nil {
 			u.PasswordHash = hash
 		}
-		if err := u.Validate(); err != nil {
+		if err := validateUser(u); err != nil {
 			return err
 		}
 		u.UpdatedAt = h.now()
@@ -136,6 +156,42 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log().InfoContext(r.Context(), "admin: user deleted", "user_id", id)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// validateUser checks u's visible fields, and that a verified email is there.
+func validateUser(u *valet.User) error {
+	if err := u.Validate(); err != nil {
+		return err
+	}
+	if u.EmailVerified && u.Email == "" {
+		return oauth.Errorf(oauth.InvalidRequest, "email_verified: the user has no email to be verified; send an email too")
+	}
+	return nil
+}
+
+// Limits on a user's custom claims, which travel in every ID token and
+// userinfo answer that releases them.
+const (
+	maxClaims     = 50
+	maxClaimsJSON = 8 << 10
+)
+
+// checkClaims refuses claims with more than maxClaims members or more than
+// maxClaimsJSON bytes of compact JSON.
+func checkClaims(c Claims) error {
+	if len(c) > maxClaims {
+		return oauth.Errorf(oauth.InvalidRequest, "claims: at most %d members, not %d", maxClaims, len(c))
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // count "<" as one byte, as it was sent
+	if err := enc.Encode(map[string]any(c)); err != nil {
+		return oauth.Errorf(oauth.InvalidRequest, "claims: must be a JSON object: %v", err)
+	}
+	if n := b.Len() - 1; n > maxClaimsJSON { // Encode adds a newline
+		return oauth.Errorf(oauth.InvalidRequest, "claims: at most %d bytes of JSON, not %d", maxClaimsJSON, n)
+	}
+	return nil
 }
 
 // hashPassword returns the argon2id hash of password, or "" for an empty

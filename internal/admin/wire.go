@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -26,10 +28,23 @@ type ClientMetadata struct {
 	// Resources are the RFC 8707 resource indicators the client may ask
 	// tokens for; empty means only the server's default audience.
 	Resources []string `json:"resources"`
-	ClientURI string   `json:"client_uri,omitempty"`
-	LogoURI   string   `json:"logo_uri,omitempty"`
-	PolicyURI string   `json:"policy_uri,omitempty"`
-	TosURI    string   `json:"tos_uri,omitempty"`
+
+	// OpenID Connect: where the person may be sent after logging out
+	// (RP-Initiated Logout §3.1), where logout tokens are POSTed and whether
+	// they must carry "sid" (Back-Channel Logout §2.2), the ID token's
+	// algorithm, "RS256" (the default) or "ES256", and the subject type,
+	// "public" (the default) or "pairwise" (Core §8). Reads always carry
+	// every member but backchannel_logout_uri, defaults filled in.
+	PostLogoutRedirectURIs           []string `json:"post_logout_redirect_uris"`
+	BackchannelLogoutURI             string   `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool     `json:"backchannel_logout_session_required"`
+	IDTokenSignedResponseAlg         string   `json:"id_token_signed_response_alg,omitempty"`
+	SubjectType                      string   `json:"subject_type,omitempty"`
+
+	ClientURI string `json:"client_uri,omitempty"`
+	LogoURI   string `json:"logo_uri,omitempty"`
+	PolicyURI string `json:"policy_uri,omitempty"`
+	TosURI    string `json:"tos_uri,omitempty"`
 	// ClientIDIssuedAt is when the client was registered, in seconds since
 	// the Unix epoch (RFC 7591 §3.2.1); ignored on input.
 	ClientIDIssuedAt int64 `json:"client_id_issued_at,omitempty"`
@@ -66,28 +81,58 @@ type UserInput struct {
 	Username string `json:"username"`
 	Password string `json:"password,omitempty"`
 	Email    string `json:"email,omitempty"`
-	Name     string `json:"name,omitempty"`
+	// EmailVerified is the OpenID Connect email_verified claim: set it once
+	// the address is known to belong to the person. It needs an email.
+	EmailVerified bool   `json:"email_verified,omitempty"`
+	Name          string `json:"name,omitempty"`
+	// Claims are custom claims, released to apps by the configured mapping:
+	// at most 50 members and 8 KiB of JSON.
+	Claims Claims `json:"claims,omitempty"`
 }
 
 // UserUpdate is the body of PUT /admin/users/{id}: only the members present
-// change. A present password, even an empty one, replaces the old one.
+// change. A present password, even an empty one, replaces the old one; a
+// present claims object replaces all the claims. A new email without
+// email_verified is unverified.
 type UserUpdate struct {
-	Username *string `json:"username,omitempty"`
-	Password *string `json:"password,omitempty"`
-	Email    *string `json:"email,omitempty"`
-	Name     *string `json:"name,omitempty"`
+	Username      *string `json:"username,omitempty"`
+	Password      *string `json:"password,omitempty"`
+	Email         *string `json:"email,omitempty"`
+	EmailVerified *bool   `json:"email_verified,omitempty"`
+	Name          *string `json:"name,omitempty"`
+	Claims        *Claims `json:"claims,omitempty"`
 }
 
 // UserView is a user as the admin API returns it, without the password hash.
 type UserView struct {
-	ID       string `json:"id"`
-	Username string `json:"username"`
-	Email    string `json:"email"`
-	Name     string `json:"name"`
+	ID            string `json:"id"`
+	Username      string `json:"username"`
+	Email         string `json:"email"`
+	EmailVerified bool   `json:"email_verified"`
+	Name          string `json:"name"`
+	// Claims is always an object, {} when the user has none.
+	Claims Claims `json:"claims"`
 	// HasPassword reports whether the user can sign in with a password.
 	HasPassword bool      `json:"has_password"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Claims is a JSON object of custom claims. Its numbers decode as
+// json.Number, exactly as written, as the store keeps them: a float64 would
+// round an integer above 2^53, such as a 19-digit employee number.
+type Claims map[string]any
+
+// UnmarshalJSON decodes an object, keeping numbers as json.Number.
+func (c *Claims) UnmarshalJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return err
+	}
+	*c = m
+	return nil
 }
 
 // UserList is the body of GET /admin/users.
@@ -150,13 +195,27 @@ func viewClient(c *valet.Client) ClientMetadata {
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
 		AccessTokenFormat:       c.AccessTokenFormat,
 		Resources:               nonNil(c.Resources),
-		ClientURI:               c.ClientURI,
-		LogoURI:                 c.LogoURI,
-		PolicyURI:               c.PolicyURI,
-		TosURI:                  c.TosURI,
+
+		PostLogoutRedirectURIs:           nonNil(c.PostLogoutRedirectURIs),
+		BackchannelLogoutURI:             c.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+		IDTokenSignedResponseAlg:         c.IDTokenSignedResponseAlg,
+		SubjectType:                      c.SubjectType,
+
+		ClientURI: c.ClientURI,
+		LogoURI:   c.LogoURI,
+		PolicyURI: c.PolicyURI,
+		TosURI:    c.TosURI,
 	}
 	if m.AccessTokenFormat == "" { // stored before formats existed
 		m.AccessTokenFormat = valet.TokenFormatJWT
+	}
+	// Empty means the default (valet.Client); show which it is.
+	if m.IDTokenSignedResponseAlg == "" {
+		m.IDTokenSignedResponseAlg = "RS256"
+	}
+	if m.SubjectType == "" {
+		m.SubjectType = "public"
 	}
 	if !c.CreatedAt.IsZero() {
 		m.ClientIDIssuedAt = c.CreatedAt.Unix()
@@ -181,10 +240,17 @@ func newClient(m *ClientMetadata) (*valet.Client, error) {
 		TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
 		AccessTokenFormat:       m.AccessTokenFormat,
 		Resources:               m.Resources,
-		ClientURI:               m.ClientURI,
-		LogoURI:                 m.LogoURI,
-		PolicyURI:               m.PolicyURI,
-		TosURI:                  m.TosURI,
+
+		PostLogoutRedirectURIs:           m.PostLogoutRedirectURIs,
+		BackchannelLogoutURI:             m.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: m.BackchannelLogoutSessionRequired,
+		IDTokenSignedResponseAlg:         m.IDTokenSignedResponseAlg,
+		SubjectType:                      m.SubjectType,
+
+		ClientURI: m.ClientURI,
+		LogoURI:   m.LogoURI,
+		PolicyURI: m.PolicyURI,
+		TosURI:    m.TosURI,
 	}
 	c.ApplyDefaults()
 	if err := c.Validate(); err != nil {
@@ -218,14 +284,20 @@ func parseScope(s string) ([]string, error) {
 }
 
 func viewUser(u *valet.User) UserView {
+	claims := Claims(u.Claims)
+	if claims == nil {
+		claims = Claims{}
+	}
 	return UserView{
-		ID:          u.ID,
-		Username:    u.Username,
-		Email:       u.Email,
-		Name:        u.Name,
-		HasPassword: u.PasswordHash != "",
-		CreatedAt:   u.CreatedAt.UTC(),
-		UpdatedAt:   u.UpdatedAt.UTC(),
+		ID:            u.ID,
+		Username:      u.Username,
+		Email:         u.Email,
+		EmailVerified: u.EmailVerified,
+		Name:          u.Name,
+		Claims:        claims,
+		HasPassword:   u.PasswordHash != "",
+		CreatedAt:     u.CreatedAt.UTC(),
+		UpdatedAt:     u.UpdatedAt.UTC(),
 	}
 }
 

@@ -17,7 +17,8 @@ type clients struct{ db *DB }
 
 // clientMetadata mirrors every field of valet.Client that is not a column.
 // Lists are never omitted, so that nil and empty stay distinct; a field
-// added later (resources) is absent from older rows and reads as nil.
+// added later (resources, post_logout_redirect_uris) is absent from older
+// rows and reads as nil.
 type clientMetadata struct {
 	Name                    string   `json:"name,omitempty"`
 	RedirectURIs            []string `json:"redirect_uris"`
@@ -27,14 +28,21 @@ type clientMetadata struct {
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty"`
 	AccessTokenFormat       string   `json:"access_token_format,omitempty"`
 	Resources               []string `json:"resources"`
-	ClientURI               string   `json:"client_uri,omitempty"`
-	LogoURI                 string   `json:"logo_uri,omitempty"`
-	PolicyURI               string   `json:"policy_uri,omitempty"`
-	TosURI                  string   `json:"tos_uri,omitempty"`
+	// OpenID Connect.
+	PostLogoutRedirectURIs           []string `json:"post_logout_redirect_uris"`
+	BackchannelLogoutURI             string   `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool     `json:"backchannel_logout_session_required,omitempty"`
+	IDTokenSignedResponseAlg         string   `json:"id_token_signed_response_alg,omitempty"`
+	SubjectType                      string   `json:"subject_type,omitempty"`
+
+	ClientURI string `json:"client_uri,omitempty"`
+	LogoURI   string `json:"logo_uri,omitempty"`
+	PolicyURI string `json:"policy_uri,omitempty"`
+	TosURI    string `json:"tos_uri,omitempty"`
 }
 
 func clientMetadataOf(c *valet.Client) string {
-	b, _ := json.Marshal(clientMetadata{ // strings and string lists always marshal
+	b, _ := json.Marshal(clientMetadata{ // strings, bools and string lists always marshal
 		Name:                    c.Name,
 		RedirectURIs:            c.RedirectURIs,
 		GrantTypes:              c.GrantTypes,
@@ -43,10 +51,17 @@ func clientMetadataOf(c *valet.Client) string {
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
 		AccessTokenFormat:       c.AccessTokenFormat,
 		Resources:               c.Resources,
-		ClientURI:               c.ClientURI,
-		LogoURI:                 c.LogoURI,
-		PolicyURI:               c.PolicyURI,
-		TosURI:                  c.TosURI,
+
+		PostLogoutRedirectURIs:           c.PostLogoutRedirectURIs,
+		BackchannelLogoutURI:             c.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+		IDTokenSignedResponseAlg:         c.IDTokenSignedResponseAlg,
+		SubjectType:                      c.SubjectType,
+
+		ClientURI: c.ClientURI,
+		LogoURI:   c.LogoURI,
+		PolicyURI: c.PolicyURI,
+		TosURI:    c.TosURI,
 	})
 	return string(b)
 }
@@ -73,6 +88,11 @@ func scanClient(r row) (*valet.Client, error) {
 	c.TokenEndpointAuthMethod = m.TokenEndpointAuthMethod
 	c.AccessTokenFormat = m.AccessTokenFormat
 	c.Resources = m.Resources
+	c.PostLogoutRedirectURIs = m.PostLogoutRedirectURIs
+	c.BackchannelLogoutURI = m.BackchannelLogoutURI
+	c.BackchannelLogoutSessionRequired = m.BackchannelLogoutSessionRequired
+	c.IDTokenSignedResponseAlg = m.IDTokenSignedResponseAlg
+	c.SubjectType = m.SubjectType
 	c.ClientURI = m.ClientURI
 	c.LogoURI = m.LogoURI
 	c.PolicyURI = m.PolicyURI

@@ -12,13 +12,13 @@ import (
 // codes is the valet.CodeStore.
 type codes struct{ db *DB }
 
-const codeColumns = "digest, family_id, client_id, user_id, redirect_uri, scopes, resources, nonce, " +
+const codeColumns = "digest, family_id, client_id, user_id, redirect_uri, scopes, resources, nonce, session_id, " +
 	"code_challenge, code_challenge_method, auth_time, created_at, expires_at, used_at"
 
 func scanCode(r row) (*valet.AuthCode, error) {
 	var c valet.AuthCode
 	err := r.Scan(&c.Digest, &c.FamilyID, &c.ClientID, &c.UserID, &c.RedirectURI, strs(&c.Scopes), strs(&c.Resources),
-		&c.Nonce, &c.CodeChallenge, &c.CodeChallengeMethod, at(&c.AuthTime), at(&c.CreatedAt), at(&c.ExpiresAt), at(&c.UsedAt))
+		&c.Nonce, &c.SessionID, &c.CodeChallenge, &c.CodeChallengeMethod, at(&c.AuthTime), at(&c.CreatedAt), at(&c.ExpiresAt), at(&c.UsedAt))
 	if err != nil {
 		return nil, err
 	}
@@ -26,9 +26,9 @@ func scanCode(r row) (*valet.AuthCode, error) {
 }
 
 func (s *codes) Create(ctx context.Context, c *valet.AuthCode) error {
-	_, err := s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO auth_codes (`+codeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO auth_codes (`+codeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		c.Digest, c.FamilyID, c.ClientID, c.UserID, c.RedirectURI, list(c.Scopes), list(c.Resources),
-		c.Nonce, c.CodeChallenge, c.CodeChallengeMethod, micros(c.AuthTime), micros(c.CreatedAt), micros(c.ExpiresAt), micros(c.UsedAt))
+		c.Nonce, c.SessionID, c.CodeChallenge, c.CodeChallengeMethod, micros(c.AuthTime), micros(c.CreatedAt), micros(c.ExpiresAt), micros(c.UsedAt))
 	return wrap("create authorization code", err)
 }
 

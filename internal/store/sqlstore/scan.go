@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -64,6 +65,41 @@ func (d listDest) Scan(src any) error {
 	}
 	*d.s = nil
 	return json.Unmarshal(b, d.s)
+}
+
+// object is the stored form of a map of JSON values: JSON, so that nil
+// ("null") and empty ("{}") stay distinct. Unlike a list it can fail, on a
+// value that is not JSON (a channel, NaN).
+func object(m map[string]any) (string, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("encode JSON object: %w", err)
+	}
+	return string(b), nil
+}
+
+// objectDest scans an object column back into a map.
+type objectDest struct{ m *map[string]any }
+
+// obj returns the scan destination for an object column. Numbers come back
+// as json.Number, exactly as written: a float64 would round an integer
+// above 2^53, such as a 19-digit employee number.
+func obj(m *map[string]any) objectDest { return objectDest{m} }
+
+func (d objectDest) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	default:
+		return fmt.Errorf("object column holds %T, want JSON text", src)
+	}
+	*d.m = nil
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	return dec.Decode(d.m)
 }
 
 // placeholders returns "?, ?, ?" for n values of an IN list.

@@ -7,14 +7,16 @@ import (
 	"github.com/valetauth/valet"
 )
 
-// sessions is the valet.SessionStore.
+// sessions is the valet.SessionStore. The sid column is UNIQUE where it is
+// not empty: a session may have no SID, but never another session's.
 type sessions struct{ db *DB }
 
-const sessionColumns = "id, user_id, auth_time, created_at, expires_at"
+const sessionColumns = "id, sid, user_id, auth_time, created_at, expires_at"
 
+// Create inserts the session; ErrExists when its ID or its SID is taken.
 func (s *sessions) Create(ctx context.Context, se *valet.Session) error {
-	_, err := s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?)`),
-		se.ID, se.UserID, micros(se.AuthTime), micros(se.CreatedAt), micros(se.ExpiresAt))
+	_, err := s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?)`),
+		se.ID, se.SID, se.UserID, micros(se.AuthTime), micros(se.CreatedAt), micros(se.ExpiresAt))
 	return wrap("create session", err)
 }
 
@@ -24,7 +26,7 @@ func (s *sessions) Get(ctx context.Context, id string) (*valet.Session, error) {
 	var se valet.Session
 	err := s.db.r.QueryRowContext(ctx, s.db.q(`SELECT `+sessionColumns+` FROM sessions WHERE id = ? AND expires_at > ?`),
 		id, micros(time.Now())).
-		Scan(&se.ID, &se.UserID, at(&se.AuthTime), at(&se.CreatedAt), at(&se.ExpiresAt))
+		Scan(&se.ID, &se.SID, &se.UserID, at(&se.AuthTime), at(&se.CreatedAt), at(&se.ExpiresAt))
 	if err != nil {
 		return nil, wrap("get session", err)
 	}

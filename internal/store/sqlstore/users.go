@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 
 	"github.com/valetauth/valet"
 )
@@ -11,20 +12,26 @@ import (
 // users is the valet.UserStore; the username column is UNIQUE.
 type users struct{ db *DB }
 
-const userColumns = "id, username, email, name, password_hash, created_at, updated_at"
+const userColumns = "id, username, email, email_verified, name, claims, password_hash, created_at, updated_at"
 
 func scanUser(r row) (*valet.User, error) {
 	var u valet.User
-	if err := r.Scan(&u.ID, &u.Username, &u.Email, &u.Name, &u.PasswordHash, at(&u.CreatedAt), at(&u.UpdatedAt)); err != nil {
+	if err := r.Scan(&u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.Name, obj(&u.Claims), &u.PasswordHash,
+		at(&u.CreatedAt), at(&u.UpdatedAt)); err != nil {
 		return nil, err
 	}
 	return &u, nil
 }
 
 func (s *users) Create(ctx context.Context, u *valet.User) error {
-	_, err := s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-		u.ID, u.Username, u.Email, u.Name, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt))
-	return wrap("create user", err)
+	const op = "create user"
+	claims, err := object(u.Claims)
+	if err != nil {
+		return fmt.Errorf("%s: claims: %w", op, err)
+	}
+	_, err = s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		u.ID, u.Username, u.Email, u.EmailVerified, u.Name, claims, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt))
+	return wrap(op, err)
 }
 
 func (s *users) Get(ctx context.Context, id string) (*valet.User, error) {
@@ -67,8 +74,13 @@ func (s *users) Update(ctx context.Context, id string, fn func(*valet.User) erro
 		if u.ID != id {
 			return errors.New("update user: the user ID cannot change")
 		}
-		_, err = tx.ExecContext(ctx, s.db.q(`UPDATE users SET username = ?, email = ?, name = ?, password_hash = ?, created_at = ?, updated_at = ? WHERE id = ?`),
-			u.Username, u.Email, u.Name, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt), id)
+		claims, err := object(u.Claims)
+		if err != nil {
+			return fmt.Errorf("%s: claims: %w", op, err)
+		}
+		_, err = tx.ExecContext(ctx, s.db.q(`UPDATE users SET username = ?, email = ?, email_verified = ?, name = ?, claims = ?,
+			password_hash = ?, created_at = ?, updated_at = ? WHERE id = ?`),
+			u.Username, u.Email, u.EmailVerified, u.Name, claims, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt), id)
 		return wrap(op, err) // ErrExists when the new username is taken
 	})
 }

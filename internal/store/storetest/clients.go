@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -163,5 +164,30 @@ func testTimesRoundTripUTC(t *testing.T, st valet.Store) {
 	ok(t, "List users", err)
 	if want := []string{"u0", "u1", "u2"}; !slices.Equal(ids(list, func(u *valet.User) string { return u.ID }), want) {
 		t.Errorf("users by creation time = %v, want %v", ids(list, func(u *valet.User) string { return u.ID }), want)
+	}
+}
+
+// testClientsNilAndEmptyLists stores a client whose lists are all nil and one
+// whose lists are all empty; each comes back as it went in. The lists are
+// found by reflection, so that a list added to valet.Client later is checked
+// too.
+func testClientsNilAndEmptyLists(t *testing.T, st valet.Store) {
+	ctx := t.Context()
+	for _, empty := range []bool{false, true} {
+		c := newClient(fmt.Sprintf("empty-%v", empty), t0)
+		v := reflect.ValueOf(c).Elem()
+		for i := range v.NumField() {
+			if f := v.Field(i); f.Type() == reflect.TypeFor[[]string]() {
+				if empty {
+					f.Set(reflect.ValueOf([]string{}))
+				} else {
+					f.Set(reflect.Zero(f.Type()))
+				}
+			}
+		}
+		ok(t, "Create "+c.ID, st.Clients.Create(ctx, c))
+		got, err := st.Clients.Get(ctx, c.ID)
+		ok(t, "Get "+c.ID, err)
+		same(t, "Get("+c.ID+")", c, got)
 	}
 }

@@ -37,7 +37,7 @@ func newUser(id, username string, created time.Time) *valet.User {
 }
 
 func newSession(id, userID string, now time.Time) *valet.Session {
-	return &valet.Session{ID: id, UserID: userID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	return &valet.Session{ID: id, SID: "sid-" + id, UserID: userID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 }
 
 func newCode(digest, clientID, userID string, now time.Time) *valet.AuthCode {
@@ -50,6 +50,7 @@ func newCode(digest, clientID, userID string, now time.Time) *valet.AuthCode {
 		Scopes:              []string{"openid"},
 		Resources:           []string{"https://api.example"},
 		Nonce:               "nonce",
+		SessionID:           "sid-session",
 		CodeChallenge:       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
 		CodeChallengeMethod: "S256",
 		AuthTime:            now,

@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -94,5 +96,54 @@ func testSessionsDeleteByUser(t *testing.T, st valet.Store) {
 	ok(t, "DeleteByUser(unknown)", err)
 	if deleted != 0 {
 		t.Errorf("DeleteByUser(unknown) = %d, want 0", deleted)
+	}
+}
+
+// testSessionsSIDUnique checks that no two sessions share a SID, the public
+// "sid" that logout names a session by, including when many are created at
+// once. A session may have no SID (""): any number of them.
+func testSessionsSIDUnique(t *testing.T, st valet.Store) {
+	ctx := t.Context()
+	_, u := seed(t, st)
+	n := now()
+	first := newSession("s1", u.ID, n)
+	ok(t, "Create", st.Sessions.Create(ctx, first))
+	thief := newSession("s2", u.ID, n)
+	thief.SID = first.SID
+	is(t, "Create with a taken SID", st.Sessions.Create(ctx, thief), valet.ErrExists)
+	_, err := st.Sessions.Get(ctx, "s2")
+	is(t, "Get of a refused session", err, valet.ErrNotFound)
+	got, err := st.Sessions.Get(ctx, "s1")
+	ok(t, "Get", err)
+	same(t, "session after a refused Create", first, got)
+
+	for _, id := range []string{"none-1", "none-2"} {
+		s := newSession(id, u.ID, n)
+		s.SID = ""
+		ok(t, "Create without a SID", st.Sessions.Create(ctx, s))
+		got, err := st.Sessions.Get(ctx, id)
+		ok(t, "Get", err)
+		same(t, "session without a SID", s, got)
+	}
+
+	const racers = 20
+	warm(t, racers, func() error { return st.Ping(ctx) })
+	errs := make([]error, racers)
+	race(racers, func(i int) {
+		s := newSession(fmt.Sprintf("race-%d", i), u.ID, n)
+		s.SID = "sid-raced"
+		errs[i] = st.Sessions.Create(ctx, s)
+	})
+	created := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			created++
+		case !errors.Is(err, valet.ErrExists):
+			t.Errorf("Create %d with a raced SID: err = %v, want nil or ErrExists", i, err)
+		}
+	}
+	if created != 1 {
+		t.Errorf("%d concurrent Creates with one SID: %d succeeded, want 1", racers, created)
 	}
 }

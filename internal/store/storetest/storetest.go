@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"sort"
@@ -26,10 +27,13 @@ var tests = []test{
 	{"Clients", "NotFoundAndExists", testClientsErrors},
 	{"Clients", "UpdateAbort", testClientsUpdateAbort},
 	{"Clients", "UpdateIsAtomic", testClientsUpdateIsAtomic},
+	{"Clients", "NilAndEmptyLists", testClientsNilAndEmptyLists},
 	{"Users", "CRUD", testUsersCRUD},
 	{"Users", "NotFoundAndExists", testUsersErrors},
 	{"Users", "UpdateAbort", testUsersUpdateAbort},
+	{"Users", "Claims", testUsersClaims},
 	{"Sessions", "CRUD", testSessionsCRUD},
+	{"Sessions", "SIDUnique", testSessionsSIDUnique},
 	{"Sessions", "Expiry", testSessionsExpiry},
 	{"Sessions", "DeleteByUser", testSessionsDeleteByUser},
 	{"Consents", "PutGetDelete", testConsents},
@@ -144,9 +148,30 @@ func fill(t *testing.T, v any, tag string) {
 			f.Set(reflect.ValueOf([]string{name + "-1", name + "-2"}))
 		case sf.Type == reflect.TypeFor[[]byte]():
 			f.Set(reflect.ValueOf(append([]byte(name), 0, 0xff)))
+		case sf.Type.Kind() == reflect.Bool:
+			f.SetBool(true)
+		case sf.Type == reflect.TypeFor[map[string]any]():
+			f.Set(reflect.ValueOf(jsonObject(name)))
 		default:
 			t.Fatalf("storetest: fill does not know how to fill %s.%s (%s); teach it", rv.Type(), sf.Name, sf.Type)
 		}
+	}
+}
+
+// jsonObject is a map of every kind of JSON value, as encoding/json decodes
+// them with UseNumber: numbers are json.Number, kept exactly as written. A
+// store that reads numbers as float64 rounds the integer above 2^53; one that
+// normalizes them (jsonb) rewrites the fraction.
+func jsonObject(tag string) map[string]any {
+	return map[string]any{
+		tag:       tag + " ünï\"'\u2028<>&",
+		"integer": json.Number("12345678901234567891"),
+		"number":  json.Number("-1.50e-7"),
+		"true":    true,
+		"false":   false,
+		"null":    nil,
+		"list":    []any{"a", json.Number("1"), false, nil, []any{}},
+		"object":  map[string]any{"nested": map[string]any{}, "": "empty key"},
 	}
 }
 

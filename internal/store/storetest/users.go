@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"errors"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -35,9 +37,11 @@ func testUsersCRUD(t *testing.T, st valet.Store) {
 
 	want := *full
 	want.Username, want.Email, want.UpdatedAt = "ana2", "ana2@example.com", t0.Add(2*time.Hour)
+	want.EmailVerified, want.Claims = false, map[string]any{"locale": "pt-BR"}
 	ok(t, "Update", st.Users.Update(ctx, "u1", func(u *valet.User) error {
 		same(t, "Update's user", full, u)
 		u.Username, u.Email, u.UpdatedAt = want.Username, want.Email, want.UpdatedAt
+		u.EmailVerified, u.Claims = want.EmailVerified, map[string]any{"locale": "pt-BR"}
 		return nil
 	}))
 	got, err = st.Users.GetByUsername(ctx, "ana2")
@@ -107,4 +111,44 @@ func testUsersUpdateAbort(t *testing.T, st valet.Store) {
 	same(t, "user after an aborted Update", orig, got)
 	_, err = st.Users.GetByUsername(ctx, "mallory")
 	is(t, "GetByUsername(aborted name)", err, valet.ErrNotFound)
+}
+
+// testUsersClaims checks what the claims map keeps: nil and empty each come
+// back as they went in, as lists do, and a value that is not JSON is refused
+// rather than dropped.
+func testUsersClaims(t *testing.T, st valet.Store) {
+	ctx := t.Context()
+	none, empty := newUser("u1", "ana", t0), newUser("u2", "bob", t0)
+	none.Claims, empty.Claims = nil, map[string]any{}
+	for _, u := range []*valet.User{none, empty} {
+		ok(t, "Create "+u.ID, st.Users.Create(ctx, u))
+		got, err := st.Users.Get(ctx, u.ID)
+		ok(t, "Get "+u.ID, err)
+		same(t, "Get("+u.ID+")", u, got)
+	}
+	ok(t, "Update", st.Users.Update(ctx, "u2", func(u *valet.User) error { u.Claims = nil; return nil }))
+	got, err := st.Users.Get(ctx, "u2")
+	ok(t, "Get", err)
+	if got.Claims != nil {
+		t.Errorf("Claims set to nil came back as %#v", got.Claims)
+	}
+
+	bad := newUser("u3", "carl", t0)
+	bad.Claims = map[string]any{"score": math.NaN()}
+	err = st.Users.Create(ctx, bad)
+	if err == nil || errors.Is(err, valet.ErrExists) || errors.Is(err, valet.ErrNotFound) {
+		t.Errorf("Create with a claim that is not JSON: err = %v, want an unexpected error", err)
+	}
+	_, err = st.Users.Get(ctx, "u3")
+	is(t, "Get of a user whose claims were refused", err, valet.ErrNotFound)
+	err = st.Users.Update(ctx, "u1", func(u *valet.User) error {
+		u.Name, u.Claims = "changed", map[string]any{"score": math.Inf(1)}
+		return nil
+	})
+	if err == nil || errors.Is(err, valet.ErrExists) || errors.Is(err, valet.ErrNotFound) {
+		t.Errorf("Update to a claim that is not JSON: err = %v, want an unexpected error", err)
+	}
+	got, err = st.Users.Get(ctx, "u1")
+	ok(t, "Get", err)
+	same(t, "user after an Update that was refused", none, got)
 }
