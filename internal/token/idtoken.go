@@ -30,8 +30,15 @@ type IDRequest struct {
 	Code        string
 	// Claims are extra claims by name (profile, email, custom).
 	Claims map[string]any
-	TTL    time.Duration
+	// TTL is the ID token's lifetime; zero means DefaultIDTokenTTL.
+	TTL time.Duration
 }
+
+// DefaultIDTokenTTL is the lifetime of an ID token when none is configured.
+// An ID token proves a sign-in to the client once; it is not a session, so
+// an hour is plenty. The key ring must keep a retired key published at least
+// this long (keys.Ring.MaxTokenLifetime).
+const DefaultIDTokenTTL = time.Hour
 
 // IDClaims are the standard claims of an ID token; extra claims are merged
 // into the same JSON object.
@@ -49,16 +56,30 @@ type IDClaims struct {
 	ID        string   `json:"jti,omitempty"`
 }
 
-// ID mints a signed ID token.
+// ID mints a signed ID token, signed RS256 unless r.Alg is "ES256".
+//
+// Its aud is exactly the client ID, one value, so it carries no azp: OpenID
+// Connect Core §2 wants azp "when the ID Token has a single audience value
+// and that audience is different than the authorized party", which never
+// happens here (the client is both), and Core §3.1.3.7 has a client check
+// azp only when present.
 func (i *Issuer) ID(r IDRequest) (string, error) {
 	alg := r.Alg
-	if alg == "" {
-		alg = "RS256"
+	switch alg {
+	case "":
+		alg = "RS256" // Core §15.1: mandatory to implement, the default
+	case "RS256", "ES256":
+	default:
+		return "", fmt.Errorf("token: ID tokens are signed RS256 or ES256, not %q", alg)
+	}
+	ttl := r.TTL
+	if ttl <= 0 {
+		ttl = DefaultIDTokenTTL
 	}
 	now := i.Now()
 	c := IDClaims{
 		Issuer: i.URL, Subject: r.Subject, Audience: Audience{r.ClientID},
-		IssuedAt: now.Unix(), Expiry: now.Add(r.TTL).Unix(), Nonce: r.Nonce, SessionID: r.SessionID,
+		IssuedAt: now.Unix(), Expiry: now.Add(ttl).Unix(), Nonce: r.Nonce, SessionID: r.SessionID,
 	}
 	if !r.AuthTime.IsZero() {
 		c.AuthTime = r.AuthTime.Unix()

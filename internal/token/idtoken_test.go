@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 func TestIDTokenClaimsAndHint(t *testing.T) {
@@ -52,3 +54,47 @@ func TestIDTokenClaimsAndHint(t *testing.T) {
 		t.Errorf("expired hint refused: %v", err)
 	}
 }
+
+func TestIDTokenAlgAndLifetime(t *testing.T) {
+	now := time.Now()
+	iss := &Issuer{URL: "https://as.example", Keys: newTestKeys(t), Now: func() time.Time { return now }}
+	raw, err := iss.ID(IDRequest{Alg: "ES256", Subject: "u1", ClientID: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(raw, ".")[1])
+	if err := json.Unmarshal(payload, &c); err != nil {
+		t.Fatal(err)
+	}
+	if int64(c["exp"].(float64)) != now.Add(DefaultIDTokenTTL).Unix() {
+		t.Errorf("exp = %v with no TTL, want iat + %v", c["exp"], DefaultIDTokenTTL)
+	}
+	// aud is the client alone, so no azp (Core §2).
+	if _, ok := c["azp"]; ok || c["aud"] != "app" {
+		t.Errorf("aud %v, azp %v", c["aud"], c["azp"])
+	}
+	// Keys that would sign with anything: ID itself refuses other algs.
+	rec := &anyAlgKeys{}
+	lax := &Issuer{URL: iss.URL, Keys: rec, Now: iss.Now}
+	for _, alg := range []string{"none", "HS256", "PS256", "rs256"} {
+		if _, err := lax.ID(IDRequest{Alg: alg, Subject: "u1", ClientID: "app"}); err == nil {
+			t.Errorf("alg %q accepted", alg)
+		}
+	}
+	for alg, want := range map[string]string{"": "RS256", "RS256": "RS256", "ES256": "ES256"} {
+		if _, err := lax.ID(IDRequest{Alg: alg, Subject: "u1", ClientID: "app"}); err != nil || rec.alg != want {
+			t.Errorf("alg %q: signed %q (%v), want %s", alg, rec.alg, err, want)
+		}
+	}
+}
+
+// anyAlgKeys signs nothing and records the alg it was asked for.
+type anyAlgKeys struct{ alg string }
+
+func (k *anyAlgKeys) Sign(alg, typ string, payload []byte) (string, error) {
+	k.alg = alg
+	return "e30.e30.sig", nil
+}
+
+func (k *anyAlgKeys) PublicKey(string) (jose.JSONWebKey, bool) { return jose.JSONWebKey{}, false }
