@@ -25,6 +25,10 @@ type AuthorizationCode struct {
 	// Access stores opaque access tokens, for clients registered with
 	// access_token_format "opaque"; JWT access tokens are never stored.
 	Access valet.AccessTokenStore
+	// IDTokens, when set, adds an ID token to the response of a code whose
+	// scopes include openid; Users is then where its claims come from.
+	IDTokens *IDTokens
+	Users    valet.UserStore
 	// Audience is the "aud" of access tokens whose code names no RFC 8707 resource.
 	Audience []string
 	// RefreshTTL is the lifetime of a refresh token; one is issued only to
@@ -94,6 +98,11 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, c *valet.Client, r *Re
 	if err != nil {
 		return nil, err
 	}
+	if g.IDTokens.wanted(code.Scopes) {
+		if resp.IDToken, err = g.idToken(ctx, c, code, resp.AccessToken); err != nil {
+			return nil, err
+		}
+	}
 
 	// The single-use gate: of any number of concurrent redemptions exactly
 	// one sees first == true (catalogue CO-02).
@@ -127,6 +136,27 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, c *valet.Client, r *Re
 		resp.RefreshToken = value
 	}
 	return resp, nil
+}
+
+// idToken mints the ID token of code (OpenID Connect Core §3.1.3.3) with
+// the claims of the person's current record. Like the access token it is
+// minted before the code is consumed, so a failure leaves the code usable.
+func (g *AuthorizationCode) idToken(ctx context.Context, c *valet.Client, code *valet.AuthCode, accessToken string) (string, error) {
+	if g.Users == nil {
+		return "", oauth.Internal(errors.New("grant: AuthorizationCode has IDTokens but no Users"))
+	}
+	user, err := g.Users.Get(ctx, code.UserID)
+	if errors.Is(err, valet.ErrNotFound) {
+		// The person's account was deleted after they authorized.
+		return "", badCode()
+	}
+	if err != nil {
+		return "", unavailable("get user", err)
+	}
+	return g.IDTokens.mint(g.Tokens, c, signIn{
+		user: user, scopes: code.Scopes, authTime: code.AuthTime,
+		nonce: code.Nonce, sessionID: code.SessionID, accessToken: accessToken,
+	})
 }
 
 // replayed handles a code presented after its first use: RFC 6749 §4.1.2,

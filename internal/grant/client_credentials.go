@@ -51,7 +51,9 @@ func (g *ClientCredentials) Exchange(ctx context.Context, c *valet.Client, r *Re
 	// correspond to an identifier the authorization server uses to indicate
 	// the client application"). There is no user, so no auth_time, and no
 	// grant family (catalogue TE-04d). RFC 6749 §4.4.3: "A refresh token
-	// SHOULD NOT be included" (TE-04c): none is.
+	// SHOULD NOT be included" (TE-04c): none is. Nor is an ID token, even
+	// with scope openid: nobody signed in (UserInfo refuses these tokens
+	// for the same reason).
 	f := family{opaque: g.Access, digester: g.Digester, tokens: g.Tokens}
 	return f.access(ctx, c, grantedTokens{userID: c.ID, audience: aud, scopes: scopes})
 }

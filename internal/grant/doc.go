@@ -13,7 +13,11 @@
 //
 // Every grant mints its access token in one place, family.access, in the
 // format the client registered: an RFC 9068 JWT, which needs no storage, or
-// an opaque token stored under its keyed digest.
+// an opaque token stored under its keyed digest. With IDTokens set, the
+// grants made for a person (code, refresh, password) add an OpenID Connect
+// ID token when the granted scopes include openid (idtoken.go); it names the
+// person by the sub the client's subject type calls for and carries the
+// claims the scopes release, as UserInfo does.
 //
 // Policy lives here; the invariants live in single store primitives:
 // CodeStore.Consume is the single-use gate of a code and RefreshStore.Rotate

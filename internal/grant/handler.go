@@ -41,6 +41,9 @@ type Response struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
+	// IDToken is the OpenID Connect ID token (Core §3.1.3.3), present when
+	// the granted scopes include openid and a person signed in.
+	IDToken string `json:"id_token,omitempty"`
 }
 
 // Grant serves one grant_type. When Exchange runs, the Handler has already

@@ -180,10 +180,12 @@ func (s *downConsents) Put(ctx context.Context, c *valet.Consent) error {
 type switchKeys struct {
 	token.Keys
 	fail atomic.Bool
+	// failID makes only ID tokens (typ token.IDTokenType) fail.
+	failID atomic.Bool
 }
 
 func (k *switchKeys) Sign(alg, typ string, payload []byte) (string, error) {
-	if k.fail.Load() {
+	if k.fail.Load() || k.failID.Load() && typ == token.IDTokenType {
 		return "", errors.New("signing key unavailable")
 	}
 	return k.Keys.Sign(alg, typ, payload)

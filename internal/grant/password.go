@@ -32,6 +32,9 @@ type Password struct {
 	Access   valet.AccessTokenStore // opaque access tokens
 	Digester *secret.Digester       // digests of refresh tokens and opaque access tokens
 	Tokens   *token.Issuer
+	// IDTokens, when set, adds an ID token when the granted scopes include
+	// openid (see IDTokens for why the password grant follows that rule).
+	IDTokens *IDTokens
 	// Limiter counts failed password checks per username. Share it with the
 	// sign-in page (web.Handler.AccountLimiter) so that both doors to an
 	// account draw on one budget (RFC 6749 §4.3.2: the server "MUST protect
@@ -97,6 +100,15 @@ func (g *Password) Exchange(ctx context.Context, c *valet.Client, r *Request) (*
 	})
 	if err != nil {
 		return nil, err
+	}
+	if g.IDTokens.wanted(scopes) {
+		// No browser session and no authorization request: no sid, no nonce.
+		resp.IDToken, err = g.IDTokens.mint(g.Tokens, c, signIn{
+			user: user, scopes: scopes, authTime: now, accessToken: resp.AccessToken,
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	if c.AllowsGrant(valet.GrantRefreshToken) {
 		value, rt := newRefresh(g.Digester, g.RefreshTTL, now, &valet.RefreshToken{

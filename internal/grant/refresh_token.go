@@ -28,6 +28,9 @@ type RefreshToken struct {
 	// Access stores opaque access tokens, for clients registered with
 	// access_token_format "opaque"; JWT access tokens are never stored.
 	Access valet.AccessTokenStore
+	// IDTokens, when set, adds a new ID token to a refresh whose scopes
+	// include openid (OpenID Connect Core §12.2).
+	IDTokens *IDTokens
 	// Audience is the "aud" of access tokens whose family names no RFC 8707 resource.
 	Audience []string
 	// RefreshTTL is the lifetime of each new refresh token, counted from its rotation.
@@ -79,9 +82,11 @@ func (g *RefreshToken) Exchange(ctx context.Context, c *valet.Client, r *Request
 		return nil, badRefresh()
 	}
 
-	if _, err := g.Users.Get(ctx, old.UserID); errors.Is(err, valet.ErrNotFound) {
+	user, err := g.Users.Get(ctx, old.UserID)
+	if errors.Is(err, valet.ErrNotFound) {
 		return nil, badRefresh()
-	} else if err != nil {
+	}
+	if err != nil {
 		return nil, unavailable("get user", err)
 	}
 	scopes := old.Scopes
@@ -123,6 +128,17 @@ func (g *RefreshToken) Exchange(ctx context.Context, c *valet.Client, r *Request
 	})
 	if err != nil {
 		return nil, err
+	}
+	// Core §12.2: the new ID token has the sub, aud and auth_time of the
+	// sign-in the family started with, a new iat, and no nonce. It goes
+	// with the scopes of this refresh: narrowed without openid, none.
+	if g.IDTokens.wanted(scopes) {
+		resp.IDToken, err = g.IDTokens.mint(g.Tokens, c, signIn{
+			user: user, scopes: scopes, authTime: old.AuthTime, accessToken: resp.AccessToken,
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	// The next link keeps the family's original scopes and resources, so a
 	// narrowed refresh never shrinks what later refreshes may ask for.

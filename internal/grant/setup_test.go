@@ -76,7 +76,30 @@ var fixtureClients = []*valet.Client{
 		GrantTypes: []string{valet.GrantClientCredentials}, Scopes: []string{"api.read"}},
 	{ID: "pubpw", TokenEndpointAuthMethod: valet.AuthNone,
 		GrantTypes: []string{valet.GrantPassword}, Scopes: []string{"profile"}},
+	// The clients of issue 5: ES256 ID tokens, pairwise subjects (two
+	// clients of one sector, one of another), and the password and
+	// client-credentials grants with scope openid.
+	{ID: "es1", TokenEndpointAuthMethod: valet.AuthSecretBasic, IDTokenSignedResponseAlg: "ES256",
+		RedirectURIs: []string{"https://es.example/cb"},
+		GrantTypes:   []string{valet.GrantAuthorizationCode, valet.GrantRefreshToken}},
+	{ID: "pair1", TokenEndpointAuthMethod: valet.AuthSecretBasic, SubjectType: "pairwise",
+		RedirectURIs: []string{"https://pair.example/cb"},
+		GrantTypes:   []string{valet.GrantAuthorizationCode, valet.GrantRefreshToken}},
+	{ID: "pair2", TokenEndpointAuthMethod: valet.AuthSecretBasic, SubjectType: "pairwise",
+		RedirectURIs: []string{"https://pair.example/other"},
+		GrantTypes:   []string{valet.GrantAuthorizationCode}},
+	{ID: "pair3", TokenEndpointAuthMethod: valet.AuthSecretBasic, SubjectType: "pairwise",
+		RedirectURIs: []string{"https://elsewhere.example/cb"},
+		GrantTypes:   []string{valet.GrantAuthorizationCode}},
+	{ID: "pwoidc", TokenEndpointAuthMethod: valet.AuthSecretBasic,
+		GrantTypes: []string{valet.GrantPassword, valet.GrantRefreshToken}, Scopes: []string{"openid", "email", "contacts.read"}},
+	{ID: "ccoidc", TokenEndpointAuthMethod: valet.AuthSecretBasic,
+		GrantTypes: []string{valet.GrantClientCredentials}, Scopes: []string{"openid", "profile"}},
 }
+
+// idTokenTTL is the ID tokens' lifetime, not the default, so that a test
+// can tell it was applied.
+const idTokenTTL = 20 * time.Minute
 
 // The fixture user's password, for the password grant.
 const (
@@ -98,16 +121,18 @@ var grantedScopes = []string{"email", "openid", "profile"}
 
 // env is one token endpoint, with /introspect and /revoke, over a real store.
 type env struct {
-	t       testing.TB
-	st      valet.Store
-	d       *secret.Digester
-	tokens  *token.Issuer
-	keys    *switchKeys // fail it to make signing fail
-	h       *grant.Handler
-	mux     *http.ServeMux
-	srv     *httptest.Server
-	secrets map[string]string // client ID -> secret
-	logs    *syncBuffer
+	t      testing.TB
+	st     valet.Store
+	d      *secret.Digester
+	tokens *token.Issuer
+	keys   *switchKeys // fail it to make signing fail
+	// subjects computes the sub each client is told, as the grants do.
+	subjects token.Subjects
+	h        *grant.Handler
+	mux      *http.ServeMux
+	srv      *httptest.Server
+	secrets  map[string]string // client ID -> secret
+	logs     *syncBuffer
 	// accounts is the password grant's per-username limiter: 10 failures
 	// per minute, as the sign-in page's.
 	accounts *throttle.Limiter
@@ -154,7 +179,8 @@ func newEnvWith(t testing.TB, backend sqltest.Backend, hopt handlerOption, opts 
 	}
 	e.tokens = &token.Issuer{URL: issuer, Keys: e.keys, AccessTTL: accessTTL, Now: time.Now}
 	now := time.Now()
-	if err := st.Users.Create(ctx, &valet.User{ID: userID, Username: username, PasswordHash: passwordHash(), CreatedAt: now}); err != nil {
+	if err := st.Users.Create(ctx, &valet.User{ID: userID, Username: username, PasswordHash: passwordHash(), CreatedAt: now,
+		Name: "Ana Lima", Email: "ana@example.com", EmailVerified: true, Claims: map[string]any{"department": "Sales"}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, fc := range fixtureClients {
@@ -179,18 +205,24 @@ func newEnvWith(t testing.TB, backend sqltest.Backend, hopt handlerOption, opts 
 	e.st = st
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.accounts = &throttle.Limiter{Failures: 10, Per: time.Minute}
+	e.subjects = token.Subjects{PairwiseKey: e.d.Key(token.PairwisePurpose)}
+	ids := &grant.IDTokens{Subjects: e.subjects, Claims: token.ClaimRules{Custom: map[string][]string{"org": {"department"}}},
+		TTL: idTokenTTL}
 	e.h = &grant.Handler{
 		Clients:  st.Clients,
 		Digester: e.d,
 		Log:      log,
 		Grants: []grant.Grant{
 			&grant.AuthorizationCode{Codes: st.Codes, Refresh: st.Refresh, Revocations: st.Revocations, Access: st.Access,
-				Digester: e.d, Tokens: e.tokens, Audience: defaultAudience, RefreshTTL: refreshTTL, Now: time.Now, Log: log},
+				Digester: e.d, Tokens: e.tokens, IDTokens: ids, Users: st.Users, Audience: defaultAudience,
+				RefreshTTL: refreshTTL, Now: time.Now, Log: log},
 			&grant.RefreshToken{Refresh: st.Refresh, Revocations: st.Revocations, Users: st.Users, Consents: st.Consents,
-				Access: st.Access, Digester: e.d, Tokens: e.tokens, Audience: defaultAudience, RefreshTTL: refreshTTL, Now: time.Now, Log: log},
+				Access: st.Access, Digester: e.d, Tokens: e.tokens, IDTokens: ids, Audience: defaultAudience,
+				RefreshTTL: refreshTTL, Now: time.Now, Log: log},
 			&grant.ClientCredentials{Tokens: e.tokens, Access: st.Access, Digester: e.d, Audience: defaultAudience},
 			&grant.Password{Users: st.Users, Consents: st.Consents, Refresh: st.Refresh, Access: st.Access,
-				Digester: e.d, Tokens: e.tokens, Limiter: e.accounts, Audience: defaultAudience, RefreshTTL: refreshTTL, Log: log},
+				Digester: e.d, Tokens: e.tokens, IDTokens: ids, Limiter: e.accounts, Audience: defaultAudience,
+				RefreshTTL: refreshTTL, Log: log},
 		},
 		Introspector: &token.Introspector{Issuer: e.tokens, Access: st.Access, Refresh: st.Refresh,
 			Revocations: st.Revocations, Digester: e.d},

@@ -10,7 +10,9 @@ import (
 	"strings"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/internal/keys"
+	"github.com/valetauth/valet/internal/token"
 )
 
 // KeySet is where the public keys come from; *keys.Ring implements it.
@@ -27,42 +29,79 @@ type Handler struct {
 	Keys   KeySet
 	// Supported says what the metadata advertises, and nothing else.
 	Supported Supported
-	Log       *slog.Logger // nil discards
+
+	// UserInfo (OpenID Connect Core §5.3), served when Supported.OpenID is
+	// set. Introspector checks access tokens of either format against the
+	// deny-list; Users and Clients give the person's current record and
+	// the client's subject type. Subjects and Claims must be the ones the
+	// token endpoint's ID tokens use, so that both say the same sub and
+	// claims; Claims also lists claims_supported.
+	Introspector *token.Introspector
+	Users        valet.UserStore
+	Clients      valet.ClientStore
+	Subjects     token.Subjects
+	Claims       token.ClaimRules
+
+	Log *slog.Logger // nil discards
+
+	realm string // the issuer's host, the realm of Bearer challenges
 }
 
 // JWKSPath is where the public keys are served; the metadata's jwks_uri.
 const JWKSPath = "/jwks"
-
-// metadataPath is the RFC 8414 §3 well-known URI suffix.
-const metadataPath = "/.well-known/oauth-authorization-server"
 
 // cacheControl lets browsers, proxies and resource servers cache both
 // documents for the JWKS max-age, which the keys package guarantees is no
 // longer than a new key's pre-publication (pin P21, catalogue §3.1).
 var cacheControl = fmt.Sprintf("public, max-age=%d", int(keys.JWKSMaxAge.Seconds()))
 
-// Register adds GET /jwks and the metadata to mux. For an issuer with a
-// path, such as https://example.com/tenant, the metadata is served both at
+// Register adds GET /jwks and the metadata to mux, and with OpenID Connect
+// on the discovery document and /userinfo. For an issuer with a path, such
+// as https://example.com/tenant, the RFC 8414 metadata is served both at
 // /.well-known/oauth-authorization-server/tenant, where RFC 8414 §3.1 puts
-// it, and at /.well-known/oauth-authorization-server. It panics if the
-// issuer is not an absolute http(s) URL without query or fragment, a
-// wiring mistake that must not reach a client.
+// it, and at /.well-known/oauth-authorization-server; the OpenID document
+// at /tenant/.well-known/openid-configuration, where Discovery §4 puts it,
+// and at /.well-known/openid-configuration (a proxy that strips the path
+// sends it there). It panics on a wiring mistake that must not reach a
+// client: an issuer that is not an absolute http(s) URL without query or
+// fragment, or OpenID Connect without the dependencies of /userinfo.
 func (h *Handler) Register(mux *http.ServeMux) {
 	u, err := url.Parse(h.Issuer)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		panic(fmt.Sprintf("oidc: issuer %q is not an http(s) URL without query and fragment (RFC 8414 §2)", h.Issuer))
 	}
+	if h.Supported.OpenID {
+		if h.Introspector == nil || h.Users == nil || h.Clients == nil {
+			panic("oidc: OpenID Connect needs Introspector, Users and Clients to serve /userinfo")
+		}
+		// cmd/valet checks the mapping first; this is the second line.
+		if err := token.ValidateCustomClaims(h.Claims.Custom); err != nil {
+			panic(fmt.Sprintf("oidc: %v", err))
+		}
+	}
+	h.realm = u.Host
 	doc, err := json.Marshal(h.metadata())
 	if err != nil {
 		panic(fmt.Sprintf("oidc: encode metadata: %v", err))
 	}
 	doc = append(doc, '\n')
 	serveDoc := func(w http.ResponseWriter, _ *http.Request) { writePublic(w, doc) }
+	p := strings.TrimSuffix(u.EscapedPath(), "/")
 	mux.HandleFunc("GET "+metadataPath, serveDoc)
-	if p := strings.TrimSuffix(u.EscapedPath(), "/"); p != "" {
+	if p != "" {
 		mux.HandleFunc("GET "+metadataPath+p, serveDoc)
 	}
 	mux.HandleFunc("GET "+JWKSPath, h.jwks)
+	if !h.Supported.OpenID {
+		return
+	}
+	mux.HandleFunc("GET "+discoveryPath, serveDoc)
+	if p != "" {
+		mux.HandleFunc("GET "+p+discoveryPath, serveDoc)
+	}
+	mux.HandleFunc("GET "+UserInfoPath, h.userinfo)
+	mux.HandleFunc("POST "+UserInfoPath, h.userinfo)
+	mux.HandleFunc("OPTIONS "+UserInfoPath, preflight)
 }
 
 // jwks writes the public JWK Set (RFC 7517 §5). The keys package builds it

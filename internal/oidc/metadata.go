@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/valetauth/valet"
@@ -27,6 +28,24 @@ type Supported struct {
 	// Scopes are the configured scope names, advertised as scopes_supported
 	// (RFC 8414 §2 "RECOMMENDED"); empty leaves the member out.
 	Scopes []string
+
+	// OpenID says that OpenID Connect is on: ID tokens at /token, GET and
+	// POST /userinfo, and /.well-known/openid-configuration. The scopes
+	// that release claims (Handler.Claims) join scopes_supported.
+	OpenID bool
+	// The switches of the /authorize side and of logout, set from the
+	// values that turn them on there; they count only with OpenID. IDTokenResponseTypes: the response
+	// types id_token, id_token token, code id_token, code token and code
+	// id_token token (OpenID Connect Core §3.2, §3.3). FormPost: response_mode
+	// form_post (OAuth 2.0 Form Post Response Mode). EndSession: RP-initiated
+	// logout at EndSessionPath. BackchannelLogout: logout tokens POSTed to
+	// clients' backchannel_logout_uri; BackchannelLogoutSession: they carry
+	// sid (Back-Channel Logout §2.1).
+	IDTokenResponseTypes     bool
+	FormPost                 bool
+	EndSession               bool
+	BackchannelLogout        bool
+	BackchannelLogoutSession bool
 }
 
 // Endpoint paths under the issuer, the ones internal/web and internal/grant
@@ -36,9 +55,22 @@ const (
 	TokenPath      = "/token"
 	IntrospectPath = "/introspect"
 	RevokePath     = "/revoke"
+	UserInfoPath   = "/userinfo"
+	// EndSessionPath is where internal/web serves RP-initiated logout.
+	EndSessionPath = "/logout"
 )
 
-// Metadata is the RFC 8414 §2 authorization server metadata document.
+// Well-known paths: RFC 8414 §3 and OpenID Connect Discovery §4.
+const (
+	metadataPath  = "/.well-known/oauth-authorization-server"
+	discoveryPath = "/.well-known/openid-configuration"
+)
+
+// Metadata is the RFC 8414 §2 authorization server metadata document and,
+// with OpenID Connect on, the OpenID Connect Discovery §3 provider metadata:
+// one document, built by one function and served at both well-known URIs,
+// so the two cannot disagree (RFC 8414 §7.1.2 registers the OpenID members
+// for the OAuth document too).
 type Metadata struct {
 	Issuer                                     string   `json:"issuer"`
 	AuthorizationEndpoint                      string   `json:"authorization_endpoint,omitempty"`
@@ -55,9 +87,25 @@ type Metadata struct {
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported,omitempty"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+
+	// OpenID Connect Discovery §3; absent while OpenID is off.
+	UserInfoEndpoint                  string   `json:"userinfo_endpoint,omitempty"`
+	EndSessionEndpoint                string   `json:"end_session_endpoint,omitempty"`
+	SubjectTypesSupported             []string `json:"subject_types_supported,omitempty"`
+	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported,omitempty"`
+	ClaimsSupported                   []string `json:"claims_supported,omitempty"`
+	BackchannelLogoutSupported        bool     `json:"backchannel_logout_supported,omitempty"`
+	BackchannelLogoutSessionSupported bool     `json:"backchannel_logout_session_supported,omitempty"`
+	// Pointers, so that false is written: request_uri_parameter_supported
+	// defaults to true when absent (Discovery §3), and Valet supports
+	// neither request objects nor the claims parameter.
+	RequestParameterSupported    *bool `json:"request_parameter_supported,omitempty"`
+	RequestURIParameterSupported *bool `json:"request_uri_parameter_supported,omitempty"`
+	ClaimsParameterSupported     *bool `json:"claims_parameter_supported,omitempty"`
 }
 
-// metadata builds the document from h.Issuer and h.Supported.
+// metadata builds the document from h.Issuer, h.Supported and, with
+// OpenID Connect on, h.Claims. Both well-known URIs serve its result.
 func (h *Handler) metadata() *Metadata {
 	s := h.Supported
 	base := strings.TrimSuffix(h.Issuer, "/")
@@ -112,5 +160,44 @@ func (h *Handler) metadata() *Metadata {
 	if len(s.Scopes) > 0 {
 		m.ScopesSupported = append([]string(nil), s.Scopes...)
 	}
+	if s.OpenID {
+		h.openIDMetadata(m, base)
+	}
 	return m
+}
+
+// openIDMetadata adds what OpenID Connect Discovery §3 lists to m.
+func (h *Handler) openIDMetadata(m *Metadata, base string) {
+	s := h.Supported
+	no := false
+	m.UserInfoEndpoint = base + UserInfoPath
+	// Core §8: "public" is the user ID, "pairwise" a per-sector value;
+	// each client registers one (token.Subjects).
+	m.SubjectTypesSupported = []string{"public", "pairwise"}
+	// RS256 is mandatory (Core §15.1) and the default; ES256 for clients
+	// that register id_token_signed_response_alg.
+	m.IDTokenSigningAlgValuesSupported = []string{"RS256", "ES256"}
+	m.ClaimsSupported = h.Claims.Supported()
+	for _, sc := range h.Claims.Scopes() {
+		if !slices.Contains(m.ScopesSupported, sc) {
+			m.ScopesSupported = append(m.ScopesSupported, sc)
+		}
+	}
+	if s.IDTokenResponseTypes {
+		m.ResponseTypesSupported = append(m.ResponseTypesSupported,
+			"id_token", "id_token token", "code id_token", "code token", "code id_token token")
+		// Core §3.2.2.5, §3.3.2.5: the default mode of these is fragment.
+		if !slices.Contains(m.ResponseModesSupported, "fragment") {
+			m.ResponseModesSupported = append(m.ResponseModesSupported, "fragment")
+		}
+	}
+	if s.FormPost {
+		m.ResponseModesSupported = append(m.ResponseModesSupported, "form_post")
+	}
+	if s.EndSession {
+		m.EndSessionEndpoint = base + EndSessionPath
+	}
+	m.BackchannelLogoutSupported = s.BackchannelLogout
+	m.BackchannelLogoutSessionSupported = s.BackchannelLogout && s.BackchannelLogoutSession
+	m.RequestParameterSupported, m.RequestURIParameterSupported, m.ClaimsParameterSupported = &no, &no, &no
 }
