@@ -65,13 +65,18 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, raw string, 
 // consent and answering the client at once.
 func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, a *authorization, si *signedIn) {
 	none := a.hasPrompt("none")
+	reason, err := h.signInReason(a, si)
 	switch {
-	case si == nil && none:
-		// OIDC Core §3.1.2.6: login_required when "the Authorization Server
-		// requires End-User authentication" but prompt=none forbids a page.
-		h.redirectError(w, r, a, oauth.Errorf(oauth.LoginRequired, "the user is not signed in"))
+	case err != nil:
+		h.redirectError(w, r, a, oauth.Internal(err))
 		return
-	case si == nil || a.hasPrompt("login"):
+	case reason != "" && none:
+		// OIDC Core §3.1.2.6: login_required when "the Authorization Server
+		// requires End-User authentication" but prompt=none forbids a page
+		// (catalogue AZ-04d).
+		h.redirectError(w, r, a, oauth.Errorf(oauth.LoginRequired, "%s", reason))
+		return
+	case reason != "":
 		h.toLogin(w, r, a)
 		return
 	}
@@ -85,6 +90,8 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, a *authorizati
 	}
 	// A remembered consent answers at once unless it lacks a scope asked for
 	// now: a request for more scopes asks again (catalogue CS-05c).
+	// prompt=consent: the OP "SHOULD prompt the End-User for consent before
+	// returning information to the Client" (OIDC Core §3.1.2.1).
 	if consent != nil && consent.Covers(a.Scopes) && !a.hasPrompt("consent") {
 		h.respond(w, r, a, si)
 		return
@@ -97,12 +104,17 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, a *authorizati
 }
 
 // toLogin sends the browser to the sign-in page, which returns to
-// /authorize with the canonical request. prompt=login is dropped from it,
-// because signing in satisfies it; otherwise sign-in would loop. The client
-// can check the fresh auth_time.
+// /authorize with the canonical request. prompt=login and max_age are
+// dropped from it, because the sign-in about to happen satisfies both;
+// otherwise max_age=0 or prompt=login would send the person back to sign in
+// for ever. The client can check the fresh auth_time, which every ID token
+// carries. An id_token_hint stays: after signing in as someone else the
+// person is asked again (or, with prompt=none, the client gets
+// login_required).
 func (h *Handler) toLogin(w http.ResponseWriter, r *http.Request, a *authorization) {
 	next := a.AuthorizeRequest
 	next.Prompt = slices.DeleteFunc(slices.Clone(next.Prompt), func(p string) bool { return p == "login" })
+	next.MaxAge, next.HasMaxAge = 0, false
 	hd := w.Header()
 	hd.Set("Location", "/login?return_to="+url.QueryEscape("/authorize?"+next.Encode()))
 	hd.Set("Cache-Control", "no-store")

@@ -105,6 +105,18 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 		h.redirectError(w, r, a, oauth.Errorf(oauth.AccessDenied, "the user denied the request"))
 		return
 	}
+	// The session must still satisfy the request: max_age may have run out
+	// while the page was open (OIDC Core §3.1.2.1). Signing in returns to
+	// /authorize, which asks again.
+	switch reason, err := h.signInReason(a, si); {
+	case err != nil:
+		h.redirectError(w, r, a, oauth.Internal(err))
+		return
+	case reason != "":
+		h.Log.Info("consent: sign-in required first", "client_id", a.client.ID, "user_id", si.user.ID)
+		h.toLogin(w, r, a)
+		return
+	}
 	if err := h.remember(r, a, si); err != nil {
 		h.redirectError(w, r, a, oauth.Internal(err))
 		return

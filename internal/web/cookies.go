@@ -114,7 +114,10 @@ func (h *Handler) startSession(ctx context.Context, w http.ResponseWriter, r *ht
 	value := secret.Token(sessionPrefix)
 	now := h.now()
 	s := &valet.Session{
-		ID:        h.Digester.Digest(secret.PurposeSession, value),
+		ID: h.Digester.Digest(secret.PurposeSession, value),
+		// The public "sid" of ID and logout tokens: random, so that it says
+		// nothing about the cookie, and new with every sign-in.
+		SID:       secret.ID(""),
 		UserID:    user.ID,
 		AuthTime:  now,
 		CreatedAt: now,

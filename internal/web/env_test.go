@@ -36,6 +36,8 @@ const (
 	challenge = "E9Melhoe2OwvFKQEjMMuIyyrgRrs5qYTGTfMRRVRq3M"
 	// accessTTL is the lifetime of implicit access tokens.
 	accessTTL = 10 * time.Minute
+	// idTokenTTL is the lifetime of ID tokens issued at /authorize.
+	idTokenTTL = 5 * time.Minute
 )
 
 // defaultAudience is the "aud" of implicit access tokens that name no
@@ -156,6 +158,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		Codes: st.Codes, Replays: st.Replays, Digester: e.dig,
 		Tokens:   &token.Minter{Issuer: e.tokens, Access: st.Access, Digester: e.dig},
 		Audience: defaultAudience,
+		IDTokens: e.tokens, IDTokenTTL: idTokenTTL,
+		Subjects: token.Subjects{PairwiseKey: e.dig.Key(token.PairwisePurpose)},
+		Claims:   token.ClaimRules{Custom: map[string][]string{"org": {"department"}}},
 		Log:      slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:      func() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return time.Now().Add(e.offset) },
 	}
@@ -176,7 +181,11 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 
 func (e *env) advance(d time.Duration) { e.mu.Lock(); e.offset += d; e.mu.Unlock() }
 
-var fixtureScopes = []string{"openid", "profile", "email", "offline_access", "contacts.read"}
+var (
+	fixtureScopes    = []string{"openid", "profile", "email", "offline_access", "contacts.read"}
+	oidcScopes       = []string{"openid", "profile", "email", "org", "offline_access"}
+	allResponseTypes = []string{"code", "token", "id_token", "id_token token", "code id_token", "code token", "code id_token token"}
+)
 
 // fixtures creates the catalogue's clients (§0) and one user, ana.
 func (e *env) fixtures() {
@@ -202,6 +211,14 @@ func (e *env) fixtures() {
 		{ID: "impl-rt", Name: "Implicit and code", RedirectURIs: []string{"https://both.example/cb"},
 			GrantTypes: []string{"implicit", "authorization_code", "refresh_token"}, TokenEndpointAuthMethod: valet.AuthNone},
 		{ID: "cc1", Name: "Machine", GrantTypes: []string{"client_credentials"}, SecretDigest: "x", Scopes: []string{"api.read"}},
+		// hyb1 registered every OpenID Connect response type.
+		{ID: "hyb1", Name: "Hybrid", RedirectURIs: []string{"https://hyb.example/cb", "https://hyb.example/cb?tenant=a"},
+			GrantTypes: []string{"authorization_code", "implicit", "refresh_token"}, TokenEndpointAuthMethod: valet.AuthNone,
+			ResponseTypes: allResponseTypes, Scopes: oidcScopes},
+		// pair1 gets pairwise subjects and ES256 ID tokens.
+		{ID: "pair1", Name: "Pairwise", RedirectURIs: []string{"https://pair.example/cb"},
+			GrantTypes: []string{"authorization_code", "implicit"}, TokenEndpointAuthMethod: valet.AuthNone,
+			ResponseTypes: allResponseTypes, SubjectType: "pairwise", IDTokenSignedResponseAlg: "ES256", Scopes: oidcScopes},
 	}
 	for _, c := range clients {
 		if c.Scopes == nil {
@@ -217,6 +234,18 @@ func (e *env) fixtures() {
 		}
 	}
 	e.user = e.addUser("ana", password)
+	if err := e.st.Users.Update(ctx, e.user.ID, func(u *valet.User) error {
+		u.Name, u.Email, u.EmailVerified = "Ana Lima", "ana@example.com", true
+		u.Claims = map[string]any{"department": "R&D"}
+		return nil
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	u, err := e.st.Users.Get(ctx, e.user.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.user = u
 }
 
 var hashOnce = sync.OnceValues(func() (string, error) { return secret.HashPassword(password) })
@@ -292,7 +321,8 @@ func (e *env) signedIn(u *valet.User) *browser {
 	value := secret.Token("vs_")
 	now := time.Now()
 	if err := e.st.Sessions.Create(context.Background(), &valet.Session{
-		ID: e.dig.Digest(secret.PurposeSession, value), UserID: u.ID, AuthTime: now.Add(-time.Minute), CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+		ID: e.dig.Digest(secret.PurposeSession, value), SID: secret.ID(""), UserID: u.ID,
+		AuthTime: now.Add(-time.Minute), CreatedAt: now, ExpiresAt: now.Add(time.Hour),
 	}); err != nil {
 		e.t.Fatal(err)
 	}

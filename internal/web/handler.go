@@ -54,12 +54,28 @@ type Handler struct {
 	// no RFC 8707 resource; the token endpoint's grants use the same
 	// default. Required unless ImplicitDisabled.
 	Audience []string
-	// ImplicitDisabled turns response_type=token off server-wide: every
-	// request for it is unsupported_response_type, even from a client that
-	// registered it (catalogue pin P16, AZ-01c). With it false, implicit is
-	// still off for every client whose registration lacks grant type
-	// "implicit" (unauthorized_client).
+	// ImplicitDisabled turns off server-wide every response type that
+	// returns a token through the browser (token, id_token and the hybrid
+	// types): every request for one is unsupported_response_type, even from
+	// a client that registered it (catalogue pin P16, AZ-01c). With it
+	// false, each is still off for every client that did not register it
+	// (unauthorized_client).
 	ImplicitDisabled bool
+
+	// IDTokens signs the ID tokens of response types with id_token (OpenID
+	// Connect Core §3.2.2.10, §3.3.2.11) and verifies id_token_hint.
+	// Required.
+	IDTokens *token.Issuer
+	// IDTokenTTL is the lifetime of those ID tokens; zero means
+	// token.DefaultIDTokenTTL. Use the token endpoint's value.
+	IDTokenTTL time.Duration
+	// Subjects computes each client's "sub" for a person, public or
+	// pairwise (Core §8); the token endpoint and UserInfo must use the same.
+	Subjects token.Subjects
+	// Claims decides which claims each scope releases into the ID token of
+	// response_type=id_token, the one type with no access token to call
+	// UserInfo with (Core §5.4). Use UserInfo's rules.
+	Claims token.ClaimRules
 
 	CodeTTL    time.Duration // zero means DefaultCodeTTL
 	SessionTTL time.Duration // zero means DefaultSessionTTL
@@ -98,6 +114,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		panic("web: Handler needs Replays (single-use consent forms)")
 	case h.Digester == nil:
 		panic("web: Handler needs a Digester")
+	case h.IDTokens == nil:
+		panic("web: Handler needs IDTokens (ID tokens and id_token_hint)")
 	case !h.ImplicitDisabled && (h.Tokens == nil || len(h.Audience) == 0):
 		panic("web: Handler needs Tokens and Audience for the implicit grant, or ImplicitDisabled")
 	}
@@ -145,8 +163,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("GET /static/", staticHandler())
 }
 
-// staticHandler serves the embedded stylesheet. Directory paths are 404, so
-// nothing is listed.
+// staticHandler serves the embedded stylesheet and form_post script.
+// Directory paths are 404, so nothing is listed.
 func staticHandler() http.Handler {
 	sub, err := fs.Sub(staticFS, "static")
 	if err != nil {

@@ -190,7 +190,7 @@ func TestAZ01c_ImplicitSwitches(t *testing.T) {
 		} {
 			h := &webHandler{Issuer: issuer, Clients: e.st.Clients, Users: e.st.Users, Sessions: e.st.Sessions,
 				Consents: e.st.Consents, Codes: e.st.Codes, Replays: e.st.Replays, Digester: e.dig,
-				Tokens: e.h.Tokens, Audience: defaultAudience}
+				Tokens: e.h.Tokens, Audience: defaultAudience, IDTokens: e.tokens}
 			drop(h)
 			func() {
 				defer func() {
@@ -213,7 +213,7 @@ func TestAZ03_TokenResponses(t *testing.T) {
 	t.Run("a response_mode=query is invalid_request, in the fragment", func(t *testing.T) {
 		r := b.authorize(implicitReq("impl1", "https://impl.example/cb", "response_mode", "query"))
 		assertFragmentError(t, r, http.StatusFound, "https://impl.example/cb", "invalid_request", "st-1")
-		for _, mode := range []string{"form_post", "bogus"} {
+		for _, mode := range []string{"bogus", "Fragment"} {
 			r := b.authorize(implicitReq("impl1", "https://impl.example/cb", "response_mode", mode))
 			assertFragmentError(t, r, http.StatusFound, "https://impl.example/cb", "invalid_request", "st-1")
 		}

@@ -43,10 +43,13 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		token = secret.Token(loginPrefix)
 		h.setCookie(w, csrfCookie, token, 0) // a browser-session cookie
 	}
+	name, hint := h.aboutRequest(r.Context(), returnTo)
 	h.pages.login(w, http.StatusOK, loginPage{
-		ClientName: h.clientName(r.Context(), returnTo),
-		CSRF:       h.mac("login", token),
-		ReturnTo:   returnTo,
+		ClientName: name,
+		// OIDC Core §3.1.2.1: login_hint pre-fills the username.
+		Username: hint,
+		CSRF:     h.mac("login", token),
+		ReturnTo: returnTo,
 	})
 }
 
@@ -82,8 +85,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		}})
 		return
 	}
+	name, _ := h.aboutRequest(ctx, returnTo)
 	page := loginPage{
-		ClientName: h.clientName(ctx, returnTo),
+		ClientName: name,
 		Username:   form["username"],
 		CSRF:       form["csrf"],
 		ReturnTo:   returnTo,
@@ -182,21 +186,29 @@ func badReturnTo() *pageError {
 		oauth.Errorf(oauth.InvalidRequest, "return_to must be an authorization request at this server"))
 }
 
-// clientName names the app a sign-in is for, from the request in returnTo,
-// or "" when it cannot tell.
-func (h *Handler) clientName(ctx context.Context, returnTo string) string {
+// aboutRequest reads, from the request in returnTo, the name of the app a
+// sign-in is for and the login_hint (OIDC Core §3.1.2.1); each is "" when it
+// cannot tell. The request is validated only when the browser gets back to
+// /authorize, so the hint is bounded here too.
+func (h *Handler) aboutRequest(ctx context.Context, returnTo string) (clientName, hint string) {
 	q, err := url.ParseQuery(strings.TrimPrefix(returnTo, "/authorize?"))
-	if err != nil || len(q["client_id"]) != 1 {
-		return ""
+	if err != nil {
+		return "", ""
+	}
+	if len(q["login_hint"]) == 1 {
+		hint = loginHint(q.Get("login_hint"))
+	}
+	if len(q["client_id"]) != 1 {
+		return "", hint
 	}
 	c, err := h.Clients.Get(ctx, q.Get("client_id"))
 	if err != nil {
-		return ""
+		return "", hint
 	}
 	if c.Name != "" {
-		return c.Name
+		return c.Name, hint
 	}
-	return c.ID
+	return c.ID, hint
 }
 
 // accountKey is the rate-limit key of a username: case-folded, so that

@@ -58,6 +58,16 @@ type consentPage struct {
 	CSRF       string
 }
 
+// formPostPage posts an authorization response to the client (OAuth 2.0
+// Form Post Response Mode §2).
+type formPostPage struct {
+	ClientName string
+	Action     string // the validated redirect URI
+	Fields     []formField
+}
+
+type formField struct{ Name, Value string }
+
 type scopeLine struct {
 	Scope       string
 	Description string
@@ -76,6 +86,11 @@ func (p *pages) login(w http.ResponseWriter, status int, l loginPage) {
 
 func (p *pages) consent(w http.ResponseWriter, c consentPage) {
 	p.render(w, http.StatusOK, "consent.html", "Allow access?", c)
+}
+
+// formPost is 200: the page is the response, not an error.
+func (p *pages) formPost(w http.ResponseWriter, f formPostPage) {
+	p.render(w, http.StatusOK, "form_post.html", "Returning to "+f.ClientName, f)
 }
 
 // render executes the page into a buffer first, so that a template error

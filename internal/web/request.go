@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/internal/oauth"
+	"github.com/valetauth/valet/internal/token"
 )
 
 // maxStateLen bounds state and nonce (catalogue pin P23). A longer value is
@@ -26,8 +29,8 @@ type AuthorizeRequest struct {
 	// RedirectURI is redirect_uri as sent, "" when it was omitted; the code
 	// records it so that the token request must repeat it (RFC 6749 §4.1.3).
 	RedirectURI string
-	// ResponseType is canonical: its space-separated values sorted, because
-	// "the order of values does not matter" (RFC 6749 §3.1.1).
+	// ResponseType is canonical (valet.CanonicalResponseType), because "the
+	// order of values does not matter" (RFC 6749 §3.1.1, catalogue AZ-01e).
 	ResponseType string
 	// Scopes is the canonical scope set (sorted, distinct). When scope was
 	// omitted it is the client's registered scopes except "openid"
@@ -41,11 +44,24 @@ type AuthorizeRequest struct {
 	// Prompt holds the distinct prompt values, sorted: "none", "login",
 	// "consent" (OIDC Core §3.1.2.1). "select_account" is read as "login":
 	// signing in again is how a person picks another account here.
-	Prompt       []string
+	Prompt []string
+	// ResponseMode is response_mode as sent: "", "query", "fragment" or
+	// "form_post".
 	ResponseMode string
 	// Resources are the RFC 8707 resource indicators asked for, distinct
 	// and sorted; each is one the client registered.
 	Resources []string
+	// MaxAge is max_age (OIDC Core §3.1.2.1) when HasMaxAge: the longest
+	// time since the person last entered a password that the client
+	// accepts.
+	MaxAge    time.Duration
+	HasMaxAge bool
+	// LoginHint pre-fills the username on the sign-in page; "" when absent
+	// or unusable as one (see loginHint).
+	LoginHint string
+	// IDTokenHint is id_token_hint as sent: an ID token this server issued
+	// to the client, verified while parsing.
+	IDTokenHint string
 }
 
 // Encode returns the canonical query string of the request: only the
@@ -53,6 +69,10 @@ type AuthorizeRequest struct {
 // "/authorize?" + Encode(), and the consent form carries it (MACed).
 func (r *AuthorizeRequest) Encode() string {
 	v := url.Values{}
+	maxAge := ""
+	if r.HasMaxAge {
+		maxAge = strconv.FormatInt(int64(r.MaxAge/time.Second), 10)
+	}
 	for k, s := range map[string]string{
 		"client_id":             r.ClientID,
 		"redirect_uri":          r.RedirectURI,
@@ -64,6 +84,9 @@ func (r *AuthorizeRequest) Encode() string {
 		"code_challenge_method": r.CodeChallengeMethod,
 		"prompt":                strings.Join(r.Prompt, " "),
 		"response_mode":         r.ResponseMode,
+		"max_age":               maxAge,
+		"login_hint":            r.LoginHint,
+		"id_token_hint":         r.IDTokenHint,
 	} {
 		if s != "" {
 			v.Set(k, s)
@@ -86,46 +109,13 @@ type authorization struct {
 	// redirect is where responses go: the matched registered URI, or the
 	// only registered one when redirect_uri was omitted (pin P9).
 	redirect string
-	// fragment sends the response in the fragment instead of the query, the
-	// default response mode of token-returning response types.
-	fragment bool
-}
-
-// responseTypes is the dispatch table of response_type values, keyed by the
-// canonical (sorted) value. Token-returning types answer in the fragment
-// (OAuth 2.0 Multiple Response Type Encoding Practices §5, catalogue
-// AZ-01c). Hybrid types are not supported: to add one, mark it supported
-// and give it a case in respond. "token" is the implicit grant, which
-// Handler.ImplicitDisabled turns off (pin P16).
-var responseTypes = map[string]struct{ fragment, supported bool }{
-	"code":                {fragment: false, supported: true},
-	"token":               {fragment: true, supported: true},
-	"id_token":            {fragment: true},
-	"id_token token":      {fragment: true},
-	"code id_token":       {fragment: true},
-	"code token":          {fragment: true},
-	"code id_token token": {fragment: true},
-}
-
-// canonicalResponseType sorts the space-separated values of response_type.
-func canonicalResponseType(s string) string {
-	v := strings.Split(s, " ")
-	slices.Sort(v)
-	return strings.Join(v, " ")
-}
-
-// returnsTokens reports whether any value of response_type asks for a token
-// in the front channel, so that even an error about it must go in the
-// fragment, never the query.
-func returnsTokens(values []string) bool {
-	for _, s := range values {
-		for _, t := range strings.Fields(s) {
-			if t == "token" || t == "id_token" {
-				return true
-			}
-		}
-	}
-	return false
+	// kind is what the response type returns.
+	kind responseType
+	// mode is how the response reaches the client: query, fragment or
+	// form_post.
+	mode responseMode
+	// hint holds the claims of a verified id_token_hint, nil without one.
+	hint *token.IDClaims
 }
 
 // parseAuthorize parses raw, a query string or a form body, as an
@@ -175,14 +165,19 @@ func (h *Handler) parseAuthorize(ctx context.Context, raw string, mixed bool) (*
 	// Pin P9: redirect_uri may be omitted only by a plain OAuth request from
 	// a client with one registered URI. Any request that looks like OpenID
 	// Connect counts, even one whose scope will fail to parse, so that an
-	// omitted redirect_uri is never guessed for it.
+	// omitted redirect_uri is never guessed for it (catalogue RU-06b).
 	redirect, err := oauth.ResolveRedirectURI(client.RedirectURIs, vals.Get("redirect_uri"), mentionsOpenID(vals["scope"]))
 	if err != nil {
 		return nil, badRequestPage("Valet cannot tell where to send you back: the app did not give an address it has registered, so Valet stopped here.", oauth.From(err))
 	}
 
-	a := &authorization{client: client, redirect: redirect, fragment: returnsTokens(vals["response_type"])}
+	a := &authorization{client: client, redirect: redirect}
 	a.ClientID = client.ID
+	// Until the request is checked, errors go where the request asked, as
+	// far as that can be trusted: form_post when it said so, else the
+	// fragment whenever a token was asked for, so that not even an error
+	// about a token request goes in a query (catalogue AZ-03a).
+	a.mode = earlyMode(vals["response_type"], vals["response_mode"], redirect)
 	// RFC 6749 §4.1.2.1: state is returned "if the "state" parameter was
 	// present", as the exact value; only a single, acceptable one can be.
 	if s := vals["state"]; len(s) == 1 && len(s[0]) <= maxStateLen {
@@ -224,36 +219,8 @@ func (h *Handler) checkAuthorize(a *authorization, vals url.Values, mixed bool) 
 	}
 	a.State = p["state"]
 
-	// RFC 6749 §4.1.1: response_type "REQUIRED"; catalogue AZ-01a pins
-	// invalid_request for a missing one.
-	rt := p["response_type"]
-	if rt == "" {
-		return oauth.Errorf(oauth.InvalidRequest, "response_type required")
-	}
-	a.ResponseType = canonicalResponseType(rt)
-	kind, known := responseTypes[a.ResponseType]
-	implicit := a.ResponseType == "token"
-	switch {
-	case !known || !kind.supported || implicit && h.ImplicitDisabled:
-		// RFC 6749 §4.1.2.1 and §4.2.2.1: "The authorization server does
-		// not support obtaining an authorization code [an access token]
-		// using this method." Pin P16: the server-wide switch answers so
-		// even for a client registered for implicit.
-		return oauth.Errorf(oauth.UnsupportedResponseType, "this server does not support that response_type")
-	case !a.client.AllowsResponseType(a.ResponseType):
-		// Pin P16: implicit is off for every client that did not register
-		// it; RFC 6749 §4.2.2.1: unauthorized_client, "The client is not
-		// authorized to request an access token using this method."
-		return oauth.Errorf(oauth.UnauthorizedClient, "the client is not registered for response_type %s", a.ResponseType)
-	}
-	a.fragment = kind.fragment
-	// Only the default mode of each type is served; a client asking for
-	// another (form_post, or query for tokens) is told so, not ignored.
-	switch a.ResponseMode = p["response_mode"]; {
-	case a.ResponseMode == "":
-	case a.ResponseMode == "query" && !kind.fragment, a.ResponseMode == "fragment" && kind.fragment:
-	default:
-		return oauth.Errorf(oauth.InvalidRequest, "response_mode not supported for this response_type")
+	if err := h.checkResponseType(a, p["response_type"], p["response_mode"]); err != nil {
+		return err
 	}
 
 	// RFC 6749 §3.3: invalid_scope when "the requested scope is invalid,
@@ -272,15 +239,21 @@ func (h *Handler) checkAuthorize(a *authorization, vals url.Values, mixed bool) 
 		return oauth.Errorf(oauth.InvalidScope, "the client is not allowed one or more of the requested scopes")
 	}
 	a.Scopes = scopes
+	// OIDC Core §3.2.2.1 and §3.3.2.1: response types with id_token are
+	// OpenID Connect's, and "OpenID Connect requests MUST contain the openid
+	// scope value".
+	if a.kind.idToken && !a.openID() {
+		return oauth.Errorf(oauth.InvalidRequest, "response_type %s needs the openid scope", a.ResponseType)
+	}
 	if a.Resources, err = checkResources(a.client, resources); err != nil {
 		return err
 	}
 
-	// RFC 7636 §4.4.1 and catalogue pin P10: PKCE with S256 for every
-	// client that gets a code. The implicit grant has no code to bind a
-	// verifier to (PKCE "is not applicable" to it), so its challenge, if
-	// any, is ignored and not carried on.
-	if !implicit {
+	// RFC 7636 §4.4.1 and catalogue pin P10: PKCE with S256 whenever a code
+	// is issued, hybrid types included. id_token and token alone have no
+	// code to bind a verifier to (PKCE "is not applicable" to them), so a
+	// challenge, if any, is ignored and not carried on.
+	if a.kind.code {
 		a.CodeChallenge, a.CodeChallengeMethod = p["code_challenge"], p["code_challenge_method"]
 		if err := oauth.ValidateChallenge(a.CodeChallenge, a.CodeChallengeMethod); err != nil {
 			return err
@@ -289,8 +262,46 @@ func (h *Handler) checkAuthorize(a *authorization, vals url.Values, mixed bool) 
 	if a.Nonce = p["nonce"]; len(a.Nonce) > maxStateLen {
 		return oauth.Errorf(oauth.InvalidRequest, "nonce is longer than %d bytes", maxStateLen)
 	}
-	a.Prompt, err = parsePrompt(p["prompt"])
-	return err
+	// OIDC Core §3.2.2.1 and §3.3.2.11: nonce is REQUIRED whenever the
+	// authorization endpoint returns an ID token (catalogue AZ-03c).
+	if a.kind.idToken && a.Nonce == "" {
+		return oauth.Errorf(oauth.InvalidRequest, "nonce required for response_type %s", a.ResponseType)
+	}
+	if a.Prompt, err = parsePrompt(p["prompt"]); err != nil {
+		return err
+	}
+	if a.MaxAge, a.HasMaxAge, err = parseMaxAge(p["max_age"]); err != nil {
+		return err
+	}
+	// OIDC Core §3.1.2.1: login_hint is a hint; one longer than any
+	// username could be is dropped, not refused.
+	a.LoginHint = loginHint(p["login_hint"])
+	return h.checkIDTokenHint(a, p["id_token_hint"])
+}
+
+// openID reports whether the request is an OpenID Connect request.
+func (a *authorization) openID() bool { return slices.Contains(a.Scopes, "openid") }
+
+// checkIDTokenHint verifies id_token_hint (OIDC Core §3.1.2.1): an ID token
+// this server signed, for this client. Expired hints are accepted: the hint
+// names a past session. Anything else is invalid_request: an access token
+// (typ at+jwt, catalogue JW-02c), a token signed by a key that is not ours,
+// another client's token, or something that is no JWT at all.
+func (h *Handler) checkIDTokenHint(a *authorization, raw string) error {
+	if raw == "" {
+		return nil
+	}
+	c, err := h.IDTokens.ParseIDTokenHint(raw)
+	if err != nil {
+		return oauth.Errorf(oauth.InvalidRequest, "id_token_hint is not an ID token issued by this server")
+	}
+	// OIDC Core §3.1.2.1: the hint is about "the End-User's current or past
+	// authenticated session with the Client": its audience is this client.
+	if !slices.Contains(c.Audience, a.client.ID) {
+		return oauth.Errorf(oauth.InvalidRequest, "id_token_hint was not issued to this client")
+	}
+	a.IDTokenHint, a.hint = raw, c
+	return nil
 }
 
 // checkResources checks the RFC 8707 resource indicators of a request and
@@ -310,34 +321,6 @@ func checkResources(c *valet.Client, values []string) ([]string, error) {
 		if !slices.Contains(c.Resources, r) {
 			return nil, oauth.Errorf(oauth.InvalidTarget, "the client is not allowed one or more of the requested resources")
 		}
-	}
-	return out, nil
-}
-
-// parsePrompt reads the prompt parameter of OIDC Core §3.1.2.1: a space
-// separated list of none, login, consent and select_account, where none
-// stands alone.
-func parsePrompt(s string) ([]string, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var out []string
-	for _, v := range strings.Split(s, " ") {
-		switch v {
-		case "none", "login", "consent":
-		case "select_account":
-			v = "login"
-		default:
-			return nil, oauth.Errorf(oauth.InvalidRequest, "prompt may hold only none, login, consent and select_account, separated by single spaces")
-		}
-		out = append(out, v)
-	}
-	slices.Sort(out)
-	out = slices.Compact(out)
-	// OIDC Core §3.1.2.1: "If this parameter contains none with any other
-	// value, an error is returned."
-	if slices.Contains(out, "none") && len(out) > 1 {
-		return nil, oauth.Errorf(oauth.InvalidRequest, "prompt=none cannot be combined with other prompt values")
 	}
 	return out, nil
 }

@@ -23,14 +23,34 @@ func redirectStatus(r *http.Request) int {
 	return http.StatusFound
 }
 
-// redirect sends the browser to a's validated redirect URI with params, then
-// state (when the request had one) and iss, in the query or the fragment.
-func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, a *authorization, params ...string) {
+// deliver sends the response parameters params to a's validated redirect
+// URI, then state (when the request had one) and iss, in a's response mode:
+// a redirect with them in the query or the fragment, or a page that posts
+// them.
+func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, a *authorization, params ...string) {
+	// RFC 6749 §4.1.2: state is "the exact value received from the client";
+	// RFC 9207 §2: iss in every authorization response, success or error.
+	if a.State != "" {
+		params = append(params, "state", a.State)
+	}
+	params = append(params, "iss", h.Issuer)
+	mode := a.mode
+	// The last guard of catalogue AZ-03a, whatever the parsing decided: a
+	// token never goes in a query string, where servers and proxies log it.
+	for i := 0; i < len(params); i += 2 {
+		if mode == modeQuery && (params[i] == "access_token" || params[i] == "id_token") {
+			mode = modeFragment
+		}
+	}
+	if mode == modeFormPost {
+		h.formPost(w, a, params)
+		return
+	}
 	var b strings.Builder
 	b.WriteString(a.redirect)
 	sep := "?"
 	switch {
-	case a.fragment:
+	case mode == modeFragment:
 		// A registered URI never has a fragment (valet.ValidateRedirectURI).
 		sep = "#"
 	case strings.HasSuffix(a.redirect, "?"):
@@ -41,12 +61,6 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, a *authorizat
 		// query parameters" (catalogue RU-05c).
 		sep = "&"
 	}
-	// RFC 6749 §4.1.2: state is "the exact value received from the client";
-	// RFC 9207 §2: iss in every authorization response, success or error.
-	if a.State != "" {
-		params = append(params, "state", a.State)
-	}
-	params = append(params, "iss", h.Issuer)
 	for i := 0; i+1 < len(params); i += 2 {
 		b.WriteString(sep)
 		// Every value is percent-encoded, so "&code=x", "#" or CR LF in a
@@ -79,7 +93,7 @@ func (h *Handler) redirectError(w http.ResponseWriter, r *http.Request, a *autho
 	if d := oauth.SafeDescription(e.Description); d != "" {
 		params = append(params, "error_description", d)
 	}
-	h.redirect(w, r, a, params...)
+	h.deliver(w, r, a, params...)
 }
 
 // showError renders a *pageError (or, for anything else, a 500 page). It
@@ -97,41 +111,62 @@ func (h *Handler) showError(w http.ResponseWriter, err error) {
 	h.pages.error(w, pe.status, pe.page)
 }
 
-// respond answers a request the person has authorized, by response type:
-// "code" here, "token" in implicit.go; hybrid types would add cases.
+// respond answers a request the person has authorized, with what its
+// response type asks for: a code (RFC 6749 §4.1.2), an access token (§4.2.2,
+// implicit.go), an ID token (OIDC Core §3.2.2.5, idtoken.go), or a hybrid
+// of them (§3.3.2.5). The code comes first and the access token second,
+// because the ID token hashes both (c_hash, at_hash). All of them share one
+// grant family: a replayed code revokes the access token issued beside it.
 func (h *Handler) respond(w http.ResponseWriter, r *http.Request, a *authorization, si *signedIn) {
-	switch a.ResponseType {
-	case "code":
-		code, err := h.issueCode(r.Context(), a, si)
+	ctx := r.Context()
+	familyID := secret.ID("fam_")
+	var params []string
+	var code, accessToken string
+	if a.kind.code {
+		var err error
+		if code, err = h.issueCode(ctx, a, si, familyID); err != nil {
+			h.redirectError(w, r, a, err)
+			return
+		}
+		h.Log.Info("authorize: code issued", "client_id", a.client.ID, "user_id", si.user.ID, "grant_id", familyID)
+		params = append(params, "code", code)
+	}
+	if a.kind.token {
+		at, p, err := h.implicitToken(ctx, a, si, familyID)
 		if err != nil {
 			h.redirectError(w, r, a, err)
 			return
 		}
-		h.Log.Info("authorize: code issued", "client_id", a.client.ID, "user_id", si.user.ID)
-		// RFC 6749 §4.1.2: code, and state when the request had one.
-		h.redirect(w, r, a, "code", code)
-	case "token":
-		h.respondImplicit(w, r, a, si)
-	default:
-		// parseAuthorize lets through only supported types.
-		h.redirectError(w, r, a, oauth.Errorf(oauth.UnsupportedResponseType, "this server does not support that response_type"))
+		accessToken = at
+		params = append(params, p...)
 	}
+	if a.kind.idToken {
+		idToken, err := h.idToken(ctx, a, si, code, accessToken)
+		if err != nil {
+			h.redirectError(w, r, a, err)
+			return
+		}
+		h.Log.Info("authorize: ID token issued", "client_id", a.client.ID, "user_id", si.user.ID)
+		params = append(params, "id_token", idToken)
+	}
+	h.deliver(w, r, a, params...)
 }
 
-// issueCode stores a new authorization code for a and returns its value.
-// Only its keyed digest is stored.
-func (h *Handler) issueCode(ctx context.Context, a *authorization, si *signedIn) (string, error) {
+// issueCode stores a new authorization code for a, starting grant family
+// familyID, and returns its value. Only its keyed digest is stored.
+func (h *Handler) issueCode(ctx context.Context, a *authorization, si *signedIn, familyID string) (string, error) {
 	value := secret.Token("ac_")
 	now := h.now()
 	err := h.Codes.Create(ctx, &valet.AuthCode{
 		Digest:              h.Digester.Digest(secret.PurposeCode, value),
-		FamilyID:            secret.ID("fam_"),
+		FamilyID:            familyID,
 		ClientID:            a.client.ID,
 		UserID:              si.user.ID,
 		RedirectURI:         a.RedirectURI,
 		Scopes:              append([]string{}, a.Scopes...),
 		Resources:           slices.Clone(a.Resources),
 		Nonce:               a.Nonce,
+		SessionID:           si.session.SID,
 		CodeChallenge:       a.CodeChallenge,
 		CodeChallengeMethod: a.CodeChallengeMethod,
 		AuthTime:            si.session.AuthTime,
