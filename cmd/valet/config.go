@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/token"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -44,12 +46,21 @@ type config struct {
 	LegacyGrants string `yaml:"legacy_grants"`
 	// Lifetimes, as Go durations ("10m", "720h").
 	AccessTokenTTL  string `yaml:"access_token_ttl"`  // VALET_ACCESS_TOKEN_TTL
+	IDTokenTTL      string `yaml:"id_token_ttl"`      // VALET_ID_TOKEN_TTL
 	RefreshTokenTTL string `yaml:"refresh_token_ttl"` // VALET_REFRESH_TOKEN_TTL
 	SessionTTL      string `yaml:"session_ttl"`       // VALET_SESSION_TTL
 	// KeyRotation is how often signing keys rotate ("0" never; VALET_KEY_ROTATION).
 	KeyRotation string `yaml:"key_rotation"`
+	// OutboundAllowCIDRs lets Valet's outbound requests (back-channel logout)
+	// reach these internal networks, comma-separated, such as
+	// "10.0.0.0/8,127.0.0.1/32" (VALET_OUTBOUND_ALLOW_CIDRS). By default only
+	// public https addresses are reached.
+	OutboundAllowCIDRs string `yaml:"outbound_allow_cidrs"`
 	// Scopes gives each scope the plain sentence the consent page shows (YAML only).
 	Scopes map[string]string `yaml:"scopes"`
+	// CustomClaims maps a scope to the user claims (User.Claims) it releases
+	// in ID tokens and at UserInfo (YAML only).
+	CustomClaims map[string][]string `yaml:"custom_claims"`
 }
 
 // durations are the parsed lifetimes of a validated config.
@@ -69,6 +80,7 @@ func defaultConfig() config {
 
 		LegacyGrants:    "on",
 		AccessTokenTTL:  "10m",
+		IDTokenTTL:      "1h",
 		RefreshTokenTTL: "720h",
 		SessionTTL:      "24h",
 		KeyRotation:     "720h",
@@ -94,9 +106,11 @@ var settings = []setting{
 	{"audience", "VALET_AUDIENCE", func(c *config) *string { return &c.Audience }},
 	{"legacy-grants", "VALET_LEGACY_GRANTS", func(c *config) *string { return &c.LegacyGrants }},
 	{"", "VALET_ACCESS_TOKEN_TTL", func(c *config) *string { return &c.AccessTokenTTL }},
+	{"", "VALET_ID_TOKEN_TTL", func(c *config) *string { return &c.IDTokenTTL }},
 	{"", "VALET_REFRESH_TOKEN_TTL", func(c *config) *string { return &c.RefreshTokenTTL }},
 	{"", "VALET_SESSION_TTL", func(c *config) *string { return &c.SessionTTL }},
 	{"", "VALET_KEY_ROTATION", func(c *config) *string { return &c.KeyRotation }},
+	{"", "VALET_OUTBOUND_ALLOW_CIDRS", func(c *config) *string { return &c.OutboundAllowCIDRs }},
 }
 
 // addServeFlags declares the flags of serve and migrate. --data is the root's
@@ -150,7 +164,7 @@ func readYAML(path string, c *config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config file %s: %v (known keys: issuer, addr, admin_addr, data, db, secret, admin_token, log_format, log_level, audience, legacy_grants, access_token_ttl, refresh_token_ttl, session_ttl, key_rotation, scopes)", path, err)
+		return fmt.Errorf("config file %s: %v (known keys: issuer, addr, admin_addr, data, db, secret, admin_token, log_format, log_level, audience, legacy_grants, access_token_ttl, refresh_token_ttl, session_ttl, key_rotation, outbound_allow_cidrs, id_token_ttl, scopes, custom_claims)", path, err)
 	}
 	return nil
 }
@@ -204,6 +218,7 @@ func (c *config) validate() error {
 		min, max    time.Duration
 	}{
 		{"access_token_ttl (VALET_ACCESS_TOKEN_TTL)", c.AccessTokenTTL, time.Minute, 24 * time.Hour},
+		{"id_token_ttl (VALET_ID_TOKEN_TTL)", c.IDTokenTTL, time.Minute, 24 * time.Hour},
 		{"refresh_token_ttl (VALET_REFRESH_TOKEN_TTL)", c.RefreshTokenTTL, time.Hour, 365 * 24 * time.Hour},
 		{"session_ttl (VALET_SESSION_TTL)", c.SessionTTL, time.Minute, 90 * 24 * time.Hour},
 		{"key_rotation (VALET_KEY_ROTATION)", c.KeyRotation, 0, 10 * 365 * 24 * time.Hour},
@@ -214,6 +229,12 @@ func (c *config) validate() error {
 				map[bool]string{true: " (0 turns it off; otherwise at least 24h)", false: ""}[d.min == 0])
 		}
 	}
+	if _, err := c.outboundCIDRs(); err != nil {
+		add("outbound_allow_cidrs (VALET_OUTBOUND_ALLOW_CIDRS): %v; want a comma-separated list such as 10.0.0.0/8,127.0.0.1/32", err)
+	}
+	if err := token.ValidateCustomClaims(c.CustomClaims); err != nil {
+		add("custom_claims: %v", err)
+	}
 	for scope, text := range c.Scopes {
 		if !valet.ValidScopeToken(scope) || text == "" || len(text) > 300 {
 			add("scopes: %q needs a valid scope name and a sentence of at most 300 characters", scope)
@@ -223,6 +244,22 @@ func (c *config) validate() error {
 		return fmt.Errorf("invalid configuration:\n  - %s", strings.Join(problems, "\n  - "))
 	}
 	return nil
+}
+
+// outboundCIDRs parses OutboundAllowCIDRs.
+func (c *config) outboundCIDRs() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(c.OutboundAllowCIDRs, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // validateIssuer enforces RFC 8414 §2: an https URL with no query or

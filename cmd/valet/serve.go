@@ -17,9 +17,11 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/internal/keys"
+	"github.com/valetauth/valet/internal/outbound"
 	"github.com/valetauth/valet/internal/secret"
 	"github.com/valetauth/valet/internal/server"
 	"github.com/valetauth/valet/internal/store/sqlstore"
+	"github.com/valetauth/valet/internal/web"
 )
 
 func newServeCmd() *cobra.Command {
@@ -144,10 +146,15 @@ func serve(ctx context.Context, c config, logOut io.Writer, ready func(public, a
 	ring := &keys.Ring{Store: st.Keys, Sealer: sealer, Log: log, Now: time.Now,
 		RotateEvery: rotateEvery,
 		// The longest-lived JWT Valet signs, plus clock skew between nodes.
-		MaxTokenLifetime: c.duration(c.AccessTokenTTL) + time.Hour + 5*time.Minute}
+		MaxTokenLifetime: max(c.duration(c.AccessTokenTTL), c.duration(c.IDTokenTTL)) + 5*time.Minute}
 	if err := ring.Init(ctx); err != nil {
 		return err
 	}
+
+	// Back-channel logout reaches apps through the one hardened outbound
+	// client: public https addresses only, unless the operator allows more.
+	cidrs, _ := c.outboundCIDRs()
+	backchannel := &web.BackchannelNotifier{Client: &outbound.Client{AllowCIDRs: cidrs}, Log: log}
 
 	public, admin := server.New(server.Options{
 		Issuer: c.Issuer, Store: st, Keys: ring, Digester: secret.NewDigester(secretKey),
@@ -155,6 +162,7 @@ func serve(ctx context.Context, c config, logOut io.Writer, ready func(public, a
 		AccessTTL: c.duration(c.AccessTokenTTL), RefreshTTL: c.duration(c.RefreshTokenTTL),
 		SessionTTL: c.duration(c.SessionTTL), ScopeDescriptions: c.Scopes,
 		Audience: c.Audience, LegacyGrantsOff: c.LegacyGrants == "off",
+		IDTokenTTL: c.duration(c.IDTokenTTL), CustomClaims: c.CustomClaims, Backchannel: backchannel,
 	})
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	servers := []*http.Server{
@@ -165,6 +173,7 @@ func serve(ctx context.Context, c config, logOut io.Writer, ready func(public, a
 	bg, cancelBG := context.WithCancel(context.Background())
 	defer cancelBG()
 	go ring.Run(bg, time.Minute)
+	go backchannel.Run(bg)
 	if rotateEvery > 0 {
 		go ring.RunRotation(bg, 10*time.Minute) // every node checks; the store lets one rotate
 	}

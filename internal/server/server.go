@@ -45,6 +45,15 @@ type Options struct {
 	// LegacyGrantsOff refuses the implicit and password grants server-wide
 	// (RFC 9700 §2.1.2, §2.4), even for clients that registered them.
 	LegacyGrantsOff bool
+	// IDTokenTTL is the lifetime of ID tokens; zero means 1 h. The key
+	// ring's MaxTokenLifetime must cover it.
+	IDTokenTTL time.Duration
+	// CustomClaims maps a scope to the User.Claims it releases in ID tokens
+	// and at UserInfo; check it with token.ValidateCustomClaims.
+	CustomClaims map[string][]string
+	// Backchannel delivers OpenID Connect back-channel logout tokens; nil
+	// turns back-channel logout off. The caller runs it (Run).
+	Backchannel *web.BackchannelNotifier
 }
 
 // New returns the public handler (protocol endpoints and pages) and the admin
@@ -66,6 +75,11 @@ func New(o Options) (public, adminHandler http.Handler) {
 	if accounts == nil {
 		accounts = &throttle.Limiter{Failures: 10, Per: 5 * time.Minute, Now: o.Now}
 	}
+	// OpenID Connect: ID tokens (from /authorize and /token) and UserInfo
+	// name the person and release claims the same way.
+	subjects := token.Subjects{PairwiseKey: o.Digester.Key(token.PairwisePurpose)}
+	claims := token.ClaimRules{Custom: o.CustomClaims}
+	ids := &grant.IDTokens{Subjects: subjects, Claims: claims, TTL: o.IDTokenTTL}
 
 	pub := http.NewServeMux()
 	(&web.Handler{Issuer: o.Issuer, Clients: st.Clients, Users: st.Users, Sessions: st.Sessions,
@@ -73,18 +87,24 @@ func New(o Options) (public, adminHandler http.Handler) {
 		CodeTTL: o.CodeTTL, SessionTTL: o.SessionTTL, Secure: strings.HasPrefix(o.Issuer, "https://"),
 		ScopeDescriptions: o.ScopeDescriptions, AccountLimiter: accounts,
 		Tokens: minter, Audience: audience, ImplicitDisabled: o.LegacyGrantsOff,
+		IDTokens: tokens, IDTokenTTL: o.IDTokenTTL, Subjects: subjects, Claims: claims,
 		Log: o.Log, Now: o.Now}).Register(pub)
+	(&web.LogoutHandler{Issuer: o.Issuer, Clients: st.Clients, Sessions: st.Sessions, Consents: st.Consents,
+		Users: st.Users, Digester: o.Digester, Tokens: tokens, Notifier: o.Backchannel, Subjects: subjects,
+		Secure: strings.HasPrefix(o.Issuer, "https://"), Log: o.Log, Now: o.Now}).Register(pub)
 	(&grant.Handler{Clients: st.Clients, Digester: o.Digester, Realm: hostOf(o.Issuer), Log: o.Log, Now: o.Now,
 		PasswordGrantDisabled: o.LegacyGrantsOff,
 		Introspector:          introspector, Refresh: st.Refresh, Revocations: st.Revocations,
 		Grants: []grant.Grant{
 			&grant.AuthorizationCode{Codes: st.Codes, Refresh: st.Refresh, Revocations: st.Revocations, Access: st.Access,
-				Digester: o.Digester, Tokens: tokens, Audience: audience, RefreshTTL: refreshTTL, Now: o.Now, Log: o.Log},
+				Digester: o.Digester, Tokens: tokens, IDTokens: ids, Users: st.Users, Audience: audience,
+				RefreshTTL: refreshTTL, Now: o.Now, Log: o.Log},
 			&grant.RefreshToken{Refresh: st.Refresh, Revocations: st.Revocations, Users: st.Users, Consents: st.Consents,
-				Access: st.Access, Digester: o.Digester, Tokens: tokens, Audience: audience, RefreshTTL: refreshTTL, Now: o.Now, Log: o.Log},
+				Access: st.Access, Digester: o.Digester, Tokens: tokens, IDTokens: ids, Audience: audience,
+				RefreshTTL: refreshTTL, Now: o.Now, Log: o.Log},
 			&grant.ClientCredentials{Tokens: tokens, Access: st.Access, Digester: o.Digester, Audience: audience},
 			&grant.Password{Users: st.Users, Consents: st.Consents, Refresh: st.Refresh, Access: st.Access,
-				Digester: o.Digester, Tokens: tokens, Limiter: accounts, Audience: audience,
+				Digester: o.Digester, Tokens: tokens, IDTokens: ids, Limiter: accounts, Audience: audience,
 				RefreshTTL: refreshTTL, Now: o.Now, Log: o.Log},
 		}}).Register(pub)
 	(&oidc.Handler{Issuer: o.Issuer, Keys: o.Keys, Log: o.Log, Supported: oidc.Supported{
@@ -92,7 +112,9 @@ func New(o Options) (public, adminHandler http.Handler) {
 		Implicit: !o.LegacyGrantsOff, Password: !o.LegacyGrantsOff,
 		Introspection: true, Revocation: true,
 		Scopes: slices.Sorted(maps.Keys(o.ScopeDescriptions)),
-	}}).Register(pub)
+		OpenID: true, IDTokenResponseTypes: !o.LegacyGrantsOff, FormPost: true, EndSession: true,
+		BackchannelLogout: o.Backchannel != nil, BackchannelLogoutSession: o.Backchannel != nil,
+	}, Introspector: introspector, Users: st.Users, Clients: st.Clients, Subjects: subjects, Claims: claims}).Register(pub)
 	pub.HandleFunc("GET /healthz", healthz)
 	pub.Handle("GET /readyz", readyz(st.Ping))
 
