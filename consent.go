@@ -12,6 +12,10 @@ type Consent struct {
 	ClientID  string
 	Scopes    []string
 	GrantedAt time.Time
+	// LastUsedAt is when the client last redeemed a code or refreshed a
+	// token under this consent; zero when it never has. The account page
+	// shows it, so a person can spot an app they no longer use.
+	LastUsedAt time.Time
 }
 
 // Covers reports whether the consent already includes every scope asked for;

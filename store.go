@@ -69,6 +69,10 @@ type ConsentStore interface {
 	Put(ctx context.Context, c *Consent) error // insert or replace
 	ListByUser(ctx context.Context, userID string) ([]*Consent, error)
 	Delete(ctx context.Context, userID, clientID string) error // ErrNotFound
+	// Touch records that the client used the consent at at (a code redeemed,
+	// a refresh token rotated). It keeps the later time and is a no-op, not
+	// an error, when there is no such consent.
+	Touch(ctx context.Context, userID, clientID string, at time.Time) error
 }
 
 // CodeStore keeps authorization codes under the digest of their value.

@@ -29,6 +29,9 @@ type AuthorizationCode struct {
 	// scopes include openid; Users is then where its claims come from.
 	IDTokens *IDTokens
 	Users    valet.UserStore
+	// Consents, when set, records that the person's consent was used (the
+	// account page's "last used"); nil records nothing.
+	Consents valet.ConsentStore
 	// Audience is the "aud" of access tokens whose code names no RFC 8707 resource.
 	Audience []string
 	// RefreshTTL is the lifetime of a refresh token; one is issued only to
@@ -135,7 +138,20 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, c *valet.Client, r *Re
 		}
 		resp.RefreshToken = value
 	}
+	touchConsent(ctx, g.Consents, g.log(), code.UserID, c.ID, now)
 	return resp, nil
+}
+
+// touchConsent records, best effort, that the client used the person's
+// consent at now. A failure is logged and never fails the token request:
+// "last used" is for the person's information, not a security control.
+func touchConsent(ctx context.Context, consents valet.ConsentStore, log *slog.Logger, userID, clientID string, now time.Time) {
+	if consents == nil {
+		return
+	}
+	if err := consents.Touch(ctx, userID, clientID, now); err != nil {
+		log.Warn("grant: recording the consent's last use failed", "client_id", clientID, "user_id", userID, "err", err)
+	}
 }
 
 // idToken mints the ID token of code (OpenID Connect Core §3.1.3.3) with

@@ -175,6 +175,13 @@ func (s *downConsents) Put(ctx context.Context, c *valet.Consent) error {
 	return s.ConsentStore.Put(ctx, c)
 }
 
+func (s *downConsents) Touch(ctx context.Context, userID, clientID string, at time.Time) error {
+	if s.o.down("Consents.Touch") {
+		return errDown
+	}
+	return s.ConsentStore.Touch(ctx, userID, clientID, at)
+}
+
 // switchKeys is the signing key ring, with a switch that makes signing fail
 // as an unreachable HSM would.
 type switchKeys struct {

@@ -163,6 +163,7 @@ func (g *RefreshToken) Exchange(ctx context.Context, c *valet.Client, r *Request
 		return nil, err
 	}
 	resp.RefreshToken = value
+	touchConsent(ctx, g.Consents, g.log(), old.UserID, c.ID, now)
 	return resp, nil
 }
 

@@ -214,7 +214,7 @@ func newEnvWith(t testing.TB, backend sqltest.Backend, hopt handlerOption, opts 
 		Log:      log,
 		Grants: []grant.Grant{
 			&grant.AuthorizationCode{Codes: st.Codes, Refresh: st.Refresh, Revocations: st.Revocations, Access: st.Access,
-				Digester: e.d, Tokens: e.tokens, IDTokens: ids, Users: st.Users, Audience: defaultAudience,
+				Digester: e.d, Tokens: e.tokens, IDTokens: ids, Users: st.Users, Consents: st.Consents, Audience: defaultAudience,
 				RefreshTTL: refreshTTL, Now: time.Now, Log: log},
 			&grant.RefreshToken{Refresh: st.Refresh, Revocations: st.Revocations, Users: st.Users, Consents: st.Consents,
 				Access: st.Access, Digester: e.d, Tokens: e.tokens, IDTokens: ids, Audience: defaultAudience,

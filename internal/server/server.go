@@ -84,6 +84,7 @@ func New(o Options) (public, adminHandler http.Handler) {
 	pub := http.NewServeMux()
 	(&web.Handler{Issuer: o.Issuer, Clients: st.Clients, Users: st.Users, Sessions: st.Sessions,
 		Consents: st.Consents, Codes: st.Codes, Replays: st.Replays, Digester: o.Digester,
+		Refresh: st.Refresh, Revocations: st.Revocations, AccessTTL: tokens.AccessTTL,
 		CodeTTL: o.CodeTTL, SessionTTL: o.SessionTTL, Secure: strings.HasPrefix(o.Issuer, "https://"),
 		ScopeDescriptions: o.ScopeDescriptions, AccountLimiter: accounts,
 		Tokens: minter, Audience: audience, ImplicitDisabled: o.LegacyGrantsOff,
@@ -97,7 +98,7 @@ func New(o Options) (public, adminHandler http.Handler) {
 		Introspector:          introspector, Refresh: st.Refresh, Revocations: st.Revocations,
 		Grants: []grant.Grant{
 			&grant.AuthorizationCode{Codes: st.Codes, Refresh: st.Refresh, Revocations: st.Revocations, Access: st.Access,
-				Digester: o.Digester, Tokens: tokens, IDTokens: ids, Users: st.Users, Audience: audience,
+				Digester: o.Digester, Tokens: tokens, IDTokens: ids, Users: st.Users, Consents: st.Consents, Audience: audience,
 				RefreshTTL: refreshTTL, Now: o.Now, Log: o.Log},
 			&grant.RefreshToken{Refresh: st.Refresh, Revocations: st.Revocations, Users: st.Users, Consents: st.Consents,
 				Access: st.Access, Digester: o.Digester, Tokens: tokens, IDTokens: ids, Audience: audience,

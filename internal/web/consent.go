@@ -133,6 +133,7 @@ const consentSkew = time.Minute
 // already allowed the client.
 func (h *Handler) remember(r *http.Request, a *authorization, si *signedIn) error {
 	scopes := slices.Clone(a.Scopes)
+	var lastUsed time.Time
 	old, err := h.Consents.Get(r.Context(), si.user.ID, a.client.ID)
 	switch {
 	case errors.Is(err, valet.ErrNotFound):
@@ -140,13 +141,14 @@ func (h *Handler) remember(r *http.Request, a *authorization, si *signedIn) erro
 		return err
 	default:
 		scopes = append(scopes, old.Scopes...)
+		lastUsed = old.LastUsedAt // widening a consent is not using it
 	}
 	slices.Sort(scopes)
 	scopes = slices.Compact(scopes)
 	if scopes == nil {
 		scopes = []string{}
 	}
-	return h.Consents.Put(r.Context(), &valet.Consent{UserID: si.user.ID, ClientID: a.client.ID, Scopes: scopes, GrantedAt: h.now()})
+	return h.Consents.Put(r.Context(), &valet.Consent{UserID: si.user.ID, ClientID: a.client.ID, Scopes: scopes, GrantedAt: h.now(), LastUsedAt: lastUsed})
 }
 
 func forbiddenForm() *pageError {

@@ -156,6 +156,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	e.h = &web.Handler{
 		Issuer: issuer, Clients: st.Clients, Users: st.Users, Sessions: st.Sessions, Consents: st.Consents,
 		Codes: st.Codes, Replays: st.Replays, Digester: e.dig,
+		Refresh: st.Refresh, Revocations: st.Revocations, AccessTTL: accessTTL,
 		Tokens:   &token.Minter{Issuer: e.tokens, Access: st.Access, Digester: e.dig},
 		Audience: defaultAudience,
 		IDTokens: e.tokens, IDTokenTTL: idTokenTTL,

@@ -46,6 +46,16 @@ type Handler struct {
 	Replays  valet.ReplayStore
 	Digester *secret.Digester
 
+	// Refresh and Revocations serve the connected-apps page (/account):
+	// removing an app revokes its refresh tokens and deny-lists its grant
+	// families, so introspection answers inactive at once. Required.
+	Refresh     valet.RefreshStore
+	Revocations valet.RevocationStore
+	// AccessTTL is the access-token lifetime of the token endpoint: how
+	// long a removed app's JWTs may still verify, which the page states,
+	// and how long the deny-list keeps its families. Zero means 10 minutes.
+	AccessTTL time.Duration
+
 	// Tokens mints the access tokens of the implicit grant (RFC 6749
 	// §4.2), in the format each client registered. Required unless
 	// ImplicitDisabled.
@@ -112,6 +122,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		panic("web: Handler needs Clients, Users, Sessions, Consents and Codes")
 	case h.Replays == nil:
 		panic("web: Handler needs Replays (single-use consent forms)")
+	case h.Refresh == nil || h.Revocations == nil:
+		panic("web: Handler needs Refresh and Revocations (the connected-apps page)")
 	case h.Digester == nil:
 		panic("web: Handler needs a Digester")
 	case h.IDTokens == nil:
@@ -125,6 +137,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	}
 	if h.CodeTTL <= 0 {
 		h.CodeTTL = DefaultCodeTTL
+	}
+	if h.AccessTTL <= 0 {
+		h.AccessTTL = 10 * time.Minute
 	}
 	if h.SessionTTL <= 0 {
 		h.SessionTTL = DefaultSessionTTL
@@ -160,6 +175,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login", h.loginPage)
 	mux.Handle("POST /login", h.origin.Handler(http.HandlerFunc(h.login)))
 	mux.Handle("POST /consent", h.origin.Handler(http.HandlerFunc(h.consent)))
+	mux.HandleFunc("GET "+accountPath, h.accountGet)
+	mux.Handle("POST "+accountPath+"/remove", h.origin.Handler(http.HandlerFunc(h.accountRemove)))
 	mux.Handle("GET /static/", staticHandler())
 }
 

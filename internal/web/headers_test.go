@@ -19,13 +19,14 @@ func TestHD02_HeadersOnEveryPage(t *testing.T) {
 		"error: unknown client": b.authorize(authz("nope", "https://client.example/cb")),
 		"error: bad return_to":  b.get("/login?return_to=https://evil.example"),
 		"consent":               e.signedIn(e.user).authorize(q),
+		"account":               e.signedIn(e.user).get("/account"),
 		"403 consent csrf":      e.signedIn(e.user).post("/consent", "decision=allow&request=x&csrf=y&expires=1"),
 		"403 login csrf":        b.post("/login", "username=a&password=b&csrf=c&return_to="+rt),
 		"400 wrong password":    b.login(q, "ana", "wrong"),
 		"429 throttled":         b.login(q, "ana", "wrong"),
 		"403 cross-origin":      b.post("/login", "x=1", "Origin", "https://evil.example"),
 	}
-	want := map[string]int{"login": 200, "consent": 200, "403 consent csrf": 403, "403 login csrf": 403, "400 wrong password": 400,
+	want := map[string]int{"login": 200, "consent": 200, "account": 200, "403 consent csrf": 403, "403 login csrf": 403, "400 wrong password": 400,
 		"429 throttled": 429, "403 cross-origin": 403}
 	for name, r := range pages {
 		t.Run(name, func(t *testing.T) {

@@ -190,7 +190,8 @@ func TestAZ01c_ImplicitSwitches(t *testing.T) {
 		} {
 			h := &webHandler{Issuer: issuer, Clients: e.st.Clients, Users: e.st.Users, Sessions: e.st.Sessions,
 				Consents: e.st.Consents, Codes: e.st.Codes, Replays: e.st.Replays, Digester: e.dig,
-				Tokens: e.h.Tokens, Audience: defaultAudience, IDTokens: e.tokens}
+				Tokens: e.h.Tokens, Audience: defaultAudience, IDTokens: e.tokens,
+				Refresh: e.st.Refresh, Revocations: e.st.Revocations}
 			drop(h)
 			func() {
 				defer func() {

@@ -167,9 +167,13 @@ func (h *Handler) tooMany(w http.ResponseWriter, page loginPage, wait time.Durat
 }
 
 // validReturnTo reports whether s is a place the sign-in page may send the
-// browser back to: only Valet's own /authorize, so the page is no open
-// redirect (catalogue CS-03). The request itself is validated again there.
+// browser back to: only Valet's own /authorize, or exactly the account page,
+// so the page is no open redirect (catalogue CS-03). The request itself is
+// validated again there.
 func validReturnTo(s string) bool {
+	if s == accountPath {
+		return true
+	}
 	if !strings.HasPrefix(s, "/authorize?") || len(s) > maxReturnTo {
 		return false
 	}

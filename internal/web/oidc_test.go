@@ -369,7 +369,8 @@ func TestRU06b_IDTokenWithoutRedirectURI(t *testing.T) {
 func TestRegisterNeedsIDTokens(t *testing.T) {
 	e := newEnv(t)
 	h := &webHandler{Issuer: issuer, Clients: e.st.Clients, Users: e.st.Users, Sessions: e.st.Sessions,
-		Consents: e.st.Consents, Codes: e.st.Codes, Replays: e.st.Replays, Digester: e.dig, ImplicitDisabled: true}
+		Consents: e.st.Consents, Codes: e.st.Codes, Replays: e.st.Replays, Digester: e.dig, ImplicitDisabled: true,
+		Refresh: e.st.Refresh, Revocations: e.st.Revocations}
 	defer func() {
 		if p := recover(); p == nil || !strings.Contains(p.(string), "IDTokens") {
 			t.Errorf("Register without IDTokens: %v", p)

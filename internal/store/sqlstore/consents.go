@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/valetauth/valet"
 )
@@ -10,11 +11,11 @@ import (
 // consents is the valet.ConsentStore, keyed by (user_id, client_id).
 type consents struct{ db *DB }
 
-const consentColumns = "user_id, client_id, scopes, granted_at"
+const consentColumns = "user_id, client_id, scopes, granted_at, last_used_at"
 
 func scanConsent(r row) (*valet.Consent, error) {
 	var c valet.Consent
-	if err := r.Scan(&c.UserID, &c.ClientID, strs(&c.Scopes), at(&c.GrantedAt)); err != nil {
+	if err := r.Scan(&c.UserID, &c.ClientID, strs(&c.Scopes), at(&c.GrantedAt), at(&c.LastUsedAt)); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -27,9 +28,10 @@ func (s *consents) Get(ctx context.Context, userID, clientID string) (*valet.Con
 }
 
 func (s *consents) Put(ctx context.Context, c *valet.Consent) error {
-	_, err := s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO consents (`+consentColumns+`) VALUES (?, ?, ?, ?)
-		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at`),
-		c.UserID, c.ClientID, list(c.Scopes), micros(c.GrantedAt))
+	_, err := s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO consents (`+consentColumns+`) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at,
+			last_used_at = excluded.last_used_at`),
+		c.UserID, c.ClientID, list(c.Scopes), micros(c.GrantedAt), micros(c.LastUsedAt))
 	return wrap("put consent", err)
 }
 
@@ -58,4 +60,13 @@ func (s *consents) Delete(ctx context.Context, userID, clientID string) error {
 		err = sql.ErrNoRows
 	}
 	return wrap("delete consent", err)
+}
+
+// Touch moves last_used_at forward to at, in one statement, so that two
+// nodes touching at once never move it back.
+func (s *consents) Touch(ctx context.Context, userID, clientID string, at time.Time) error {
+	_, err := s.db.w.ExecContext(ctx, s.db.q(`UPDATE consents SET last_used_at = ?
+		WHERE user_id = ? AND client_id = ? AND (last_used_at IS NULL OR last_used_at < ?)`),
+		micros(at), userID, clientID, micros(at))
+	return wrap("touch consent", err)
 }
