@@ -87,6 +87,9 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, c *valet.Client, r *Re
 	if err := checkPKCE(code, c, r.CodeVerifier); err != nil {
 		return nil, err
 	}
+	if err := g.checkConsent(ctx, code); err != nil {
+		return nil, err
+	}
 	aud, err := audience(r.Resources, code.Resources, g.Audience)
 	if err != nil {
 		return nil, err
@@ -242,4 +245,21 @@ func (g *AuthorizationCode) log() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return g.Log
+}
+
+// checkConsent refuses a code whose consent the person has withdrawn since it
+// was issued (removed on the account page): the code must not start a new
+// grant the person no longer allows.
+func (g *AuthorizationCode) checkConsent(ctx context.Context, code *valet.AuthCode) error {
+	if g.Consents == nil {
+		return nil
+	}
+	consent, err := g.Consents.Get(ctx, code.UserID, code.ClientID)
+	if errors.Is(err, valet.ErrNotFound) || (err == nil && !consent.Covers(code.Scopes)) {
+		return oauth.Errorf(oauth.InvalidGrant, "the person has withdrawn the consent this code was issued under")
+	}
+	if err != nil {
+		return unavailable("get consent", err)
+	}
+	return nil
 }

@@ -52,8 +52,13 @@ func TestIDTokenFromCode(t *testing.T) {
 	// A nonce with characters JSON escapes and a length near the limit
 	// comes back byte for byte (catalogue IP-05).
 	nonce := `n<>&"\'` + "\u2028é𝄞 +/=" + longString(900)
+	scopes := []string{"email", "openid", "org", "profile"}
+	// The person consented to these scopes; the code grant checks it.
+	if err := e.st.Consents.Put(context.Background(), &valet.Consent{UserID: userID, ClientID: "conf1", Scopes: scopes, GrantedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	c := e.newCode("conf1", func(c *valet.AuthCode) {
-		c.Scopes = []string{"email", "openid", "org", "profile"}
+		c.Scopes = scopes
 		c.Nonce, c.SessionID, c.AuthTime = nonce, "sid-123", authTime
 	})
 	before := time.Now().Unix()

@@ -52,3 +52,18 @@ func TestConsentTouchFailureIsLogged(t *testing.T) {
 		t.Fatalf("logged %d Touch failures, want 2 (code and refresh):\n%s", n, e.logs.String())
 	}
 }
+
+// TestCodeAfterConsentWithdrawn: a code issued just before the person removed
+// the app on the account page must not start a new grant afterwards.
+func TestCodeAfterConsentWithdrawn(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCode("conf1")
+	if err := e.st.Consents.Delete(t.Context(), userID, "conf1"); err != nil {
+		t.Fatal(err)
+	}
+	r := e.token(codeForm(c), e.as("conf1"))
+	wantError(t, r, 400, "invalid_grant")
+	if !strings.Contains(r.str("error_description"), "withdrawn") {
+		t.Errorf("description %q does not say the consent was withdrawn", r.str("error_description"))
+	}
+}
