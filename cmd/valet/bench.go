@@ -98,13 +98,14 @@ prints the command). Only loopback addresses are ever loaded.`,
 	fl.StringVar(&f.target, "target", "", "load the Valet already running at this loopback URL, such as http://127.0.0.1:8080; its clients are registered through --admin-url")
 	fl.StringVar(&f.baseline, "baseline-url", "", "with --target: the baseline URL that valet bench --server-only printed (default: a baseline in this process)")
 	fl.StringVar(&f.adminToken, "admin-token", "", "with --target: the admin token (default: VALET_ADMIN_TOKEN, else the admin-token file in --data)")
-	fl.IntVar(&f.pid, "pid", 0, "with --target: the server's process ID, to report its resident memory")
+	fl.IntVar(&f.pid, "pid", 0, "with --target: the server's process ID, to report its resident memory and to tell its CPU time from other processes")
 	return cmd
 }
 
-// defaultBenchConcurrency is the connection count that gave the highest
-// baseline on the 2-core machine of docs/performance.md.
-func defaultBenchConcurrency() int { return 4 * runtime.GOMAXPROCS(0) }
+// defaultBenchConcurrency is near the connection count that gave the
+// highest baseline on the 2-core machine of docs/performance.md: 16; 32
+// added 5% at twice the latency.
+func defaultBenchConcurrency() int { return 8 * runtime.GOMAXPROCS(0) }
 
 func runBench(ctx context.Context, cmd *cobra.Command, f *benchFlags) error {
 	scenarios, err := f.validate(cmd)
@@ -148,7 +149,11 @@ func runBench(ctx context.Context, cmd *cobra.Command, f *benchFlags) error {
 		}})
 	}
 	cmps, err := loadgen.Compare(ctx, runs[0], runs[1:], f.rounds, func(_, _ int, _ string, r *loadgen.Result, ratio float64) {
-		fmt.Fprintf(progress, " %.0f req/s, %.1f%% of the baseline, p99 %s, %d errors\n", r.RPS(), ratio*100, ms(msf(r.P99)), r.Errors)
+		fmt.Fprintf(progress, " %.0f req/s, %.1f%% of the baseline, p99 %s, %d errors", r.RPS(), ratio*100, ms(msf(r.P99)), r.Errors)
+		if r.OtherCPU >= 0 {
+			fmt.Fprintf(progress, ", other processes %.0f%% of the CPU", r.OtherCPU*100)
+		}
+		fmt.Fprintln(progress)
 		b.stopProfile()
 	})
 	b.stopProfile()
@@ -236,6 +241,7 @@ type benchTargets struct {
 	where           string                         // for a person: where the servers run
 	memory          func() (loadgen.Memory, error) // nil when the server's memory cannot be read
 	memoryOf        string
+	cpuOf           []int  // the processes bench measures, for loadgen.Config.CPUOf; nil when unknown
 	dataDir         string // when bench started Valet: its data directory, with its log
 	keepData        bool   // an error happened: leave the log for the operator
 	closers         []func()
@@ -280,7 +286,7 @@ func startBenchServers(ctx context.Context) (t *benchTargets, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("create a temporary data directory: %w (set TMPDIR to a writable directory)", err)
 	}
-	t = &benchTargets{dataDir: dir, memory: func() (loadgen.Memory, error) { return loadgen.ReadMemory(0) },
+	t = &benchTargets{dataDir: dir, cpuOf: []int{0}, memory: func() (loadgen.Memory, error) { return loadgen.ReadMemory(0) },
 		memoryOf: "this process: load generator, baseline and Valet together"}
 	t.closers = append(t.closers, func() {
 		if !t.keepData {
@@ -306,7 +312,14 @@ func startBenchServers(ctx context.Context) (t *benchTargets, err error) {
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	type addrs struct{ public, admin net.Addr }
 	ready, done := make(chan addrs, 1), make(chan error, 1)
-	go func() { done <- serve(sctx, c, logFile, func(p, a net.Addr) { ready <- addrs{p, a} }) }()
+	go func() {
+		defer func() {
+			if p := recover(); p != nil { // a wiring mistake: report it, and clean up
+				done <- fmt.Errorf("panic: %v", p)
+			}
+		}()
+		done <- serve(sctx, c, logFile, func(p, a net.Addr) { ready <- addrs{p, a} })
+	}()
 	var served error
 	t.closers = append(t.closers, func() {
 		cancel()
@@ -357,6 +370,7 @@ func connectBenchTarget(cmd *cobra.Command, f *benchFlags) (*benchTargets, error
 	if f.pid != 0 {
 		t.memory = func() (loadgen.Memory, error) { return loadgen.ReadMemory(f.pid) }
 		t.memoryOf = fmt.Sprintf("process %d: the server", f.pid)
+		t.cpuOf = []int{0, f.pid}
 	}
 	return t, nil
 }
@@ -494,8 +508,8 @@ func (b *benchRun) prepare(s benchScenario, perRound int) (loadgen.Config, error
 	success := []byte(s.success)
 	return loadgen.Config{
 		Concurrency: b.flags.concurrency, Duration: b.flags.duration, Warmup: b.flags.warmup,
-		NewRequest: newReq,
-		Check:      func(status int, body []byte) bool { return status == http.StatusOK && bytes.Contains(body, success) },
+		NewRequest: newReq, CPUOf: b.targets.cpuOf,
+		Check: func(status int, body []byte) bool { return status == http.StatusOK && bytes.Contains(body, success) },
 	}, nil
 }
 
@@ -552,12 +566,18 @@ type benchResult struct {
 	P90 float64 `json:"p90_ms"`
 	P99 float64 `json:"p99_ms"`
 	Max float64 `json:"max_ms"`
+	// OtherCPU is the share of the machine's CPU that other processes (and
+	// the hypervisor) took during the median round; OtherCPUMax the most of
+	// any round. -1: not measured (--target without --pid).
+	OtherCPU    float64 `json:"other_cpu"`
+	OtherCPUMax float64 `json:"other_cpu_max"`
 }
 
 func newBenchResult(s benchScenario, c *loadgen.Comparison) *benchResult {
 	return &benchResult{Name: s.name, RPS: c.RPS(), Ratio: c.Ratio, RatioMin: c.RatioMin, RatioMax: c.RatioMax,
 		Target: s.target, Requests: c.AllRequests, Errors: c.AllErrors, ErrorsByStatus: c.ErrorsByStatus,
-		FirstError: c.FirstError, P50: msf(c.P50), P90: msf(c.P90), P99: msf(c.P99), Max: msf(c.Max)}
+		FirstError: c.FirstError, P50: msf(c.P50), P90: msf(c.P90), P99: msf(c.P99), Max: msf(c.Max),
+		OtherCPU: c.OtherCPU, OtherCPUMax: c.OtherCPUMax}
 }
 
 type benchMemory struct {
@@ -570,7 +590,8 @@ func (r *benchReport) print(w io.Writer) error {
 	fmt.Fprintf(w, "%d CPUs (%s), GOMAXPROCS %d, %s; %d connections, %gs per run, %d round(s)\n\n",
 		r.Machine.CPUs, r.Machine.CPUModel, r.Machine.GOMAXPROCS, r.Machine.Go, r.Concurrency, r.Duration, r.Rounds)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "SCENARIO\tREQ/S\tP50\tP99\tERRORS\tVS BASELINE\tTARGET\t")
+	fmt.Fprintln(tw, "SCENARIO\tREQ/S\tP50\tP99\tERRORS\tOTHER CPU\tVS BASELINE\tTARGET\t")
+	busiest := -1.0
 	for _, s := range r.Scenarios {
 		target, ratio := "-", fmt.Sprintf("%.1f%%", s.Ratio*100)
 		if s.Target > 0 {
@@ -579,10 +600,18 @@ func (r *benchReport) print(w io.Writer) error {
 		if r.Rounds > 1 && s.Target > 0 {
 			ratio = fmt.Sprintf("%.1f%% (%.1f–%.1f)", s.Ratio*100, s.RatioMin*100, s.RatioMax*100)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t\n", s.Name, s.RPS, ms(s.P50), ms(s.P99), s.Errors, ratio, target)
+		other := "?"
+		if s.OtherCPU >= 0 {
+			other = fmt.Sprintf("%.0f%%", s.OtherCPU*100)
+		}
+		busiest = max(busiest, s.OtherCPUMax)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t\n", s.Name, s.RPS, ms(s.P50), ms(s.P99), s.Errors, other, ratio, target)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if busiest > 0.10 {
+		fmt.Fprintf(w, "\nWarning: other processes took up to %.0f%% of the machine's CPU during a run (OTHER CPU): the figures measure them too. Run again when the machine is quiet, or with --rounds 5.\n", busiest*100)
 	}
 	if m := r.Memory; m != nil {
 		fmt.Fprintf(w, "\nResident memory under load (%s): %.0f MB at most (VmRSS, sampled), %.0f MB high-water mark (VmHWM); target ≤ 150 MB.\n",

@@ -35,7 +35,7 @@ Start it with "valet serve"; manage clients, users and signing keys with
 	}
 	root.PersistentFlags().String("data", envOr("VALET_DATA", "./valet-data"), "data directory (env VALET_DATA)")
 	root.PersistentFlags().String("admin-url", envOr("VALET_ADMIN_URL", "http://127.0.0.1:8081"), "admin API address for the client, user, keys and token commands (env VALET_ADMIN_URL)")
-	root.AddCommand(newServeCmd(), newMigrateCmd(), newVersionCmd(), newClientCmd(), newUserCmd(), newKeysCmd(), newTokenCmd(), newDemoCmd())
+	root.AddCommand(newServeCmd(), newMigrateCmd(), newVersionCmd(), newClientCmd(), newUserCmd(), newKeysCmd(), newTokenCmd(), newDemoCmd(), newBenchCmd())
 	return root
 }
 
