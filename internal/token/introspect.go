@@ -61,8 +61,13 @@ type Introspector struct {
 	Access      valet.AccessTokenStore
 	Refresh     valet.RefreshStore
 	Revocations valet.RevocationStore
-	Digester    *secret.Digester // digests of opaque access tokens and refresh tokens
-	Now         func() time.Time // nil means time.Now
+	// Consents, when set, makes every token a person granted inactive once
+	// the person removes the app (the account page), whether or not the
+	// grant has refresh tokens to revoke. Client-credentials tokens, which
+	// no person granted, are not affected.
+	Consents valet.ConsentStore
+	Digester *secret.Digester // digests of opaque access tokens and refresh tokens
+	Now      func() time.Time // nil means time.Now
 }
 
 // Introspect returns the RFC 7662 response for raw. Anything that is not a
@@ -205,6 +210,15 @@ func (i *Introspector) denyListed(ctx context.Context, t *Introspection, id, gra
 		return nil, err
 	}
 	t.Active = !revoked
+	if t.Active && t.GrantID != "" && i.Consents != nil {
+		// A person's grant lives only as long as their consent.
+		_, err := i.Consents.Get(ctx, t.Subject, t.ClientID)
+		if errors.Is(err, valet.ErrNotFound) {
+			t.Active = false
+		} else if err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
 }
 

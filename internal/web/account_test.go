@@ -61,7 +61,8 @@ func (e *env) refreshGrant(clientID, refresh string) error {
 
 func (e *env) introspectActive(raw string) bool {
 	e.t.Helper()
-	in := &token.Introspector{Issuer: e.tokens, Access: e.st.Access, Refresh: e.st.Refresh, Revocations: e.st.Revocations, Digester: e.dig}
+	in := &token.Introspector{Issuer: e.tokens, Access: e.st.Access, Refresh: e.st.Refresh, Revocations: e.st.Revocations,
+		Consents: e.st.Consents, Digester: e.dig}
 	got, err := in.Introspect(context.Background(), raw)
 	if err != nil {
 		e.t.Fatal(err)
@@ -294,5 +295,29 @@ func TestAccount_HD03_NoInjection(t *testing.T) {
 		if strings.Contains(r.body, "<script") {
 			t.Errorf("removed=%s: the notice is not escaped:\n%s", q, r.body)
 		}
+	}
+}
+
+// TestAccount_RemoveAppWithoutRefreshTokens: an app that never received a
+// refresh token (no refresh grant, or implicit) has no family for RevokeFor
+// to find; its access tokens must still stop at introspection at once.
+func TestAccount_RemoveAppWithoutRefreshTokens(t *testing.T) {
+	e := newEnv(t)
+	e.consentTo(e.user, "conf2", "openid")
+	access, _, err := e.tokens.Access(token.AccessRequest{Subject: e.user.ID, ClientID: "conf2",
+		Audience: defaultAudience, Scopes: []string{"openid"}, AuthTime: time.Now(), GrantID: "fam_no_refresh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.introspectActive(access) {
+		t.Fatal("control: the access token is inactive before removal")
+	}
+	b := e.signedIn(e.user)
+	csrf := b.removeForm(t, "conf2")
+	if r := b.post("/account/remove", url.Values{"csrf": {csrf}, "client_id": {"conf2"}}.Encode()); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("remove: %d\n%s", r.StatusCode, r.body)
+	}
+	if e.introspectActive(access) {
+		t.Error("the access token of an app without refresh tokens still introspects active after removal")
 	}
 }
