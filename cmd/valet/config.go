@@ -63,7 +63,7 @@ type config struct {
 	CustomClaims map[string][]string `yaml:"custom_claims"`
 }
 
-// durations are the parsed lifetimes of a validated config.
+// duration parses one of a validated config's lifetimes.
 func (c *config) duration(s string) time.Duration {
 	d, _ := time.ParseDuration(s)
 	return d
@@ -221,13 +221,15 @@ func (c *config) validate() error {
 		{"id_token_ttl (VALET_ID_TOKEN_TTL)", c.IDTokenTTL, time.Minute, 24 * time.Hour},
 		{"refresh_token_ttl (VALET_REFRESH_TOKEN_TTL)", c.RefreshTokenTTL, time.Hour, 365 * 24 * time.Hour},
 		{"session_ttl (VALET_SESSION_TTL)", c.SessionTTL, time.Minute, 90 * 24 * time.Hour},
-		{"key_rotation (VALET_KEY_ROTATION)", c.KeyRotation, 0, 10 * 365 * 24 * time.Hour},
 	} {
-		v, err := time.ParseDuration(d.value)
-		if err != nil || v < d.min || v > d.max || (d.min == 0 && v != 0 && v < 24*time.Hour) {
-			add("%s %q: want a duration such as 10m or 720h, between %v and %v%s", d.name, d.value, d.min, d.max,
-				map[bool]string{true: " (0 turns it off; otherwise at least 24h)", false: ""}[d.min == 0])
+		if v, err := time.ParseDuration(d.value); err != nil || v < d.min || v > d.max {
+			add("%s %q: want a duration such as 10m or 720h, between %v and %v", d.name, d.value, d.min, d.max)
 		}
+	}
+	// Key rotation: 0 turns it off; otherwise at least a day, so that keys
+	// published an hour before they sign do not pile up.
+	if v, err := time.ParseDuration(c.KeyRotation); err != nil || v < 0 || (v != 0 && v < 24*time.Hour) || v > 10*365*24*time.Hour {
+		add("key_rotation (VALET_KEY_ROTATION) %q: want 0 (never) or a duration from 24h to 87600h, such as 720h", c.KeyRotation)
 	}
 	if _, err := c.outboundCIDRs(); err != nil {
 		add("outbound_allow_cidrs (VALET_OUTBOUND_ALLOW_CIDRS): %v; want a comma-separated list such as 10.0.0.0/8,127.0.0.1/32", err)

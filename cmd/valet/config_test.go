@@ -86,6 +86,10 @@ func TestConfigErrorsSayWhatToFix(t *testing.T) {
 		{"short admin token", map[string]string{"VALET_ADMIN_TOKEN": "short"}, nil, "32 characters"},
 		{"bad log format", nil, []string{"--log-format", "xml"}, "text or json"},
 		{"bad log level", map[string]string{"VALET_LOG_LEVEL": "loud"}, nil, "debug, info"},
+		{"key rotation too often", map[string]string{"VALET_KEY_ROTATION": "1h"}, nil, "from 24h"},
+		{"access token ttl too long", map[string]string{"VALET_ACCESS_TOKEN_TTL": "48h"}, nil, "access_token_ttl"},
+		{"legacy grants typo", nil, []string{"--legacy-grants", "no"}, "on or off"},
+		{"outbound cidr", map[string]string{"VALET_OUTBOUND_ALLOW_CIDRS": "10.0.0.0/33"}, nil, "CIDR"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
