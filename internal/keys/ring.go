@@ -61,8 +61,9 @@ type key struct {
 	private crypto.Signer
 	public  jose.JSONWebKey
 
-	mu      sync.Mutex
-	signers map[string]jose.Signer // by "typ" header
+	// headers caches the base64url protected header by "typ" (string →
+	// string); see jws.go.
+	headers sync.Map
 }
 
 // Init makes sure a key of every algorithm exists, generating the missing
@@ -177,7 +178,7 @@ func (r *Ring) Load(ctx context.Context) error {
 			pub.KeyID != m.ID || pub.Algorithm != m.Algorithm || !ok || !eq.Equal(pub.Key) {
 			return fmt.Errorf("signing key %s: the stored public JWK is not the public half of the key", m.ID)
 		}
-		loaded = append(loaded, &key{meta: m, private: priv, public: pub, signers: map[string]jose.Signer{}})
+		loaded = append(loaded, &key{meta: m, private: priv, public: pub})
 	}
 	r.mu.Lock()
 	r.keys = loaded
@@ -226,33 +227,7 @@ func (r *Ring) Sign(alg, typ string, payload []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s, err := k.signer(typ)
-	if err != nil {
-		return "", err
-	}
-	jws, err := s.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("sign with %s: %w", k.meta.ID, err)
-	}
-	return jws.CompactSerialize()
-}
-
-func (k *key) signer(typ string) (jose.Signer, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if s, ok := k.signers[typ]; ok {
-		return s, nil
-	}
-	opts := (&jose.SignerOptions{}).WithHeader(jose.HeaderKey("kid"), k.meta.ID)
-	if typ != "" {
-		opts = opts.WithType(jose.ContentType(typ))
-	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(k.meta.Algorithm), Key: k.private}, opts)
-	if err != nil {
-		return nil, fmt.Errorf("signer for %s: %w", k.meta.ID, err)
-	}
-	k.signers[typ] = s
-	return s, nil
+	return k.sign(typ, payload)
 }
 
 // PublicKey returns the public key with the given kid, if it is still published.

@@ -129,41 +129,56 @@ const leeway = 60 * time.Second
 // kid, a valid signature, iss equal to the issuer, and not expired. It does
 // not consult revocations; the caller does.
 func (i *Issuer) ParseAccess(raw string) (*AccessClaims, error) {
+	c, _, err := i.parseAccess(raw)
+	return c, err
+}
+
+// parseAccess is ParseAccess, and also returns the key that verified the
+// token.
+func (i *Issuer) parseAccess(raw string) (*AccessClaims, jose.JSONWebKey, error) {
 	if len(raw) > maxJWT || strings.Count(raw, ".") != 2 {
-		return nil, ErrInvalid
+		return nil, jose.JSONWebKey{}, ErrInvalid
 	}
 	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil || len(jws.Signatures) != 1 {
-		return nil, ErrInvalid
+		return nil, jose.JSONWebKey{}, ErrInvalid
 	}
 	h := jws.Signatures[0].Protected
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, AccessType) && !strings.EqualFold(typ, "application/"+AccessType) {
-		return nil, ErrInvalid
+		return nil, jose.JSONWebKey{}, ErrInvalid
 	}
 	if _, crit := h.ExtraHeaders[jose.HeaderKey("crit")]; crit {
-		return nil, ErrInvalid // RFC 7515 §4.1.11: Valet sets no critical headers
+		return nil, jose.JSONWebKey{}, ErrInvalid // RFC 7515 §4.1.11: Valet sets no critical headers
 	}
 	key, ok := i.Keys.PublicKey(h.KeyID)
 	if !ok || key.Algorithm != AccessAlg {
-		return nil, ErrInvalid
+		return nil, jose.JSONWebKey{}, ErrInvalid
 	}
 	payload, err := jws.Verify(key)
 	if err != nil {
-		return nil, ErrInvalid
+		return nil, jose.JSONWebKey{}, ErrInvalid
 	}
 	var c AccessClaims
 	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, ErrInvalid
+		return nil, jose.JSONWebKey{}, ErrInvalid
 	}
-	now := i.Now()
-	if c.Issuer != i.URL || c.ID == "" || c.Subject == "" || c.ClientID == "" ||
-		!now.Before(time.Unix(c.Expiry, 0)) ||
-		(c.NotBefore != 0 && now.Add(leeway).Before(time.Unix(c.NotBefore, 0))) ||
-		now.Add(leeway).Before(time.Unix(c.IssuedAt, 0)) {
-		return nil, ErrInvalid
+	if c.Issuer != i.URL || c.ID == "" || c.Subject == "" || c.ClientID == "" || !c.validAt(i.Now()) {
+		return nil, jose.JSONWebKey{}, ErrInvalid
 	}
-	return &c, nil
+	return &c, key, nil
 }
+
+// validAt reports whether the token's time claims allow it at now: not
+// expired (exp has no leeway), and neither nbf nor iat in the future by more
+// than leeway.
+func (c *AccessClaims) validAt(now time.Time) bool {
+	return !expiredAt(c.Expiry, now) &&
+		(c.NotBefore == 0 || !now.Add(leeway).Before(time.Unix(c.NotBefore, 0))) &&
+		!now.Add(leeway).Before(time.Unix(c.IssuedAt, 0))
+}
+
+// expiredAt reports whether a token with exp is expired at now.
+func expiredAt(exp int64, now time.Time) bool { return !now.Before(time.Unix(exp, 0)) }
 
 // Scopes returns the token's scopes as a list.
 func (c *AccessClaims) Scopes() []string {

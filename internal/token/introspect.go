@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/valetauth/valet"
@@ -68,6 +69,17 @@ type Introspector struct {
 	Consents valet.ConsentStore
 	Digester *secret.Digester // digests of opaque access tokens and refresh tokens
 	Now      func() time.Time // nil means time.Now
+
+	// JWTCacheSize is how many verified JWT access tokens are remembered,
+	// so that introspecting one again skips the signature check; zero
+	// means DefaultJWTCacheSize and a negative value turns the cache off.
+	// The deny-list, consent, expiry and key checks still run on every
+	// call. It is read once, at the first introspection of a JWT.
+	JWTCacheSize int
+
+	cacheOnce sync.Once
+	cache     *jwtCache // nil when off
+	onParse   func()    // tests: called before every full verification
 }
 
 // Introspect returns the RFC 7662 response for raw. Anything that is not a
@@ -111,9 +123,19 @@ func (i *Introspector) Lookup(ctx context.Context, raw string) (*Introspection, 
 // the deny-list (catalogue IR-02c: a revoked JWT still verifies).
 func (i *Introspector) jwt(ctx context.Context, raw string) (*Introspection, error) {
 	// The Issuer's clock decides expiry here; Now serves the stored tokens.
-	c, err := i.Issuer.ParseAccess(raw)
-	if err != nil {
-		return nil, nil
+	c, ok := i.cachedJWT(raw)
+	if !ok {
+		if i.onParse != nil {
+			i.onParse()
+		}
+		parsed, key, err := i.Issuer.parseAccess(raw)
+		if err != nil {
+			return nil, nil
+		}
+		c = *parsed
+		if cache := i.jwtCache(); cache != nil {
+			cache.put(raw, parsed, key.KeyID, key.Key, i.Issuer.Now())
+		}
 	}
 	t := &Introspection{
 		Active:    true,
@@ -131,8 +153,43 @@ func (i *Introspector) jwt(ctx context.Context, raw string) (*Introspection, err
 		GrantID:   c.GrantID,
 		AuthTime:  c.AuthTime,
 	}
-	// ParseAccess has checked expiry; what is left is the deny-list.
+	// The token verified and is in time; what is left is the deny-list.
 	return i.denyListed(ctx, t, c.ID, c.GrantID)
+}
+
+// cachedJWT returns the claims of raw if ParseAccess accepted it before and
+// would still: it has not expired by the Issuer's clock (nor is it before
+// its nbf or iat), and the key that verified it is still published. A token
+// that fails these checks leaves the cache and is verified in full.
+func (i *Introspector) cachedJWT(raw string) (AccessClaims, bool) {
+	cache := i.jwtCache()
+	if cache == nil {
+		return AccessClaims{}, false
+	}
+	c, kid, verifiedBy, ok := cache.get(raw)
+	if !ok {
+		return AccessClaims{}, false
+	}
+	key, published := i.Issuer.Keys.PublicKey(kid)
+	if !published || key.Algorithm != AccessAlg || !sameKey(key.Key, verifiedBy) || !c.validAt(i.Issuer.Now()) {
+		cache.remove(raw)
+		return AccessClaims{}, false
+	}
+	return c, true
+}
+
+// jwtCache returns the cache of verified JWTs, or nil when it is off.
+func (i *Introspector) jwtCache() *jwtCache {
+	i.cacheOnce.Do(func() {
+		size := i.JWTCacheSize
+		if size == 0 {
+			size = DefaultJWTCacheSize
+		}
+		if size > 0 {
+			i.cache = newJWTCache(size)
+		}
+	})
+	return i.cache
 }
 
 // opaque looks up an opaque access token by its digest.
