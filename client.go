@@ -82,6 +82,19 @@ type Client struct {
 	UpdatedAt time.Time `json:"-"`
 }
 
+// Clone returns a copy of c that shares no list with it, so that a cached
+// registration handed to several requests cannot be changed through one.
+func (c *Client) Clone() *Client {
+	cp := *c
+	cp.RedirectURIs = slices.Clone(c.RedirectURIs)
+	cp.GrantTypes = slices.Clone(c.GrantTypes)
+	cp.ResponseTypes = slices.Clone(c.ResponseTypes)
+	cp.Scopes = slices.Clone(c.Scopes)
+	cp.Resources = slices.Clone(c.Resources)
+	cp.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
+	return &cp
+}
+
 // Public reports whether the client cannot keep a secret (RFC 6749 §2.1).
 func (c *Client) Public() bool { return c.TokenEndpointAuthMethod == AuthNone }
 
