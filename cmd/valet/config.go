@@ -51,6 +51,11 @@ type config struct {
 	SessionTTL      string `yaml:"session_ttl"`       // VALET_SESSION_TTL
 	// KeyRotation is how often signing keys rotate ("0" never; VALET_KEY_ROTATION).
 	KeyRotation string `yaml:"key_rotation"`
+	// ClientCacheTTL is how long a node trusts a client registration it
+	// read ("0" reads it on every request; VALET_CLIENT_CACHE_TTL). A change
+	// made on this node applies at once; one made on another node sharing
+	// the database applies here within this time.
+	ClientCacheTTL string `yaml:"client_cache_ttl"`
 	// OutboundAllowCIDRs lets Valet's outbound requests (back-channel logout)
 	// reach these internal networks, comma-separated, such as
 	// "10.0.0.0/8,127.0.0.1/32" (VALET_OUTBOUND_ALLOW_CIDRS). By default only
@@ -84,6 +89,7 @@ func defaultConfig() config {
 		RefreshTokenTTL: "720h",
 		SessionTTL:      "24h",
 		KeyRotation:     "720h",
+		ClientCacheTTL:  "2s",
 	}
 }
 
@@ -110,6 +116,7 @@ var settings = []setting{
 	{"", "VALET_REFRESH_TOKEN_TTL", func(c *config) *string { return &c.RefreshTokenTTL }},
 	{"", "VALET_SESSION_TTL", func(c *config) *string { return &c.SessionTTL }},
 	{"", "VALET_KEY_ROTATION", func(c *config) *string { return &c.KeyRotation }},
+	{"", "VALET_CLIENT_CACHE_TTL", func(c *config) *string { return &c.ClientCacheTTL }},
 	{"", "VALET_OUTBOUND_ALLOW_CIDRS", func(c *config) *string { return &c.OutboundAllowCIDRs }},
 }
 
@@ -164,7 +171,7 @@ func readYAML(path string, c *config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config file %s: %v (known keys: issuer, addr, admin_addr, data, db, secret, admin_token, log_format, log_level, audience, legacy_grants, access_token_ttl, refresh_token_ttl, session_ttl, key_rotation, outbound_allow_cidrs, id_token_ttl, scopes, custom_claims)", path, err)
+		return fmt.Errorf("config file %s: %v (known keys: issuer, addr, admin_addr, data, db, secret, admin_token, log_format, log_level, audience, legacy_grants, access_token_ttl, refresh_token_ttl, session_ttl, key_rotation, client_cache_ttl, outbound_allow_cidrs, id_token_ttl, scopes, custom_claims)", path, err)
 	}
 	return nil
 }
@@ -230,6 +237,10 @@ func (c *config) validate() error {
 	// published an hour before they sign do not pile up.
 	if v, err := time.ParseDuration(c.KeyRotation); err != nil || v < 0 || (v != 0 && v < 24*time.Hour) || v > 10*365*24*time.Hour {
 		add("key_rotation (VALET_KEY_ROTATION) %q: want 0 (never) or a duration from 24h to 87600h, such as 720h", c.KeyRotation)
+	}
+	// The client cache: a change on another node must show within a minute.
+	if v, err := time.ParseDuration(c.ClientCacheTTL); err != nil || v < 0 || v > time.Minute {
+		add("client_cache_ttl (VALET_CLIENT_CACHE_TTL) %q: want 0 (no cache) or a duration up to 1m, such as 2s", c.ClientCacheTTL)
 	}
 	if _, err := c.outboundCIDRs(); err != nil {
 		add("outbound_allow_cidrs (VALET_OUTBOUND_ALLOW_CIDRS): %v; want a comma-separated list such as 10.0.0.0/8,127.0.0.1/32", err)

@@ -20,6 +20,7 @@ import (
 	"github.com/valetauth/valet/internal/outbound"
 	"github.com/valetauth/valet/internal/secret"
 	"github.com/valetauth/valet/internal/server"
+	"github.com/valetauth/valet/internal/store/cache"
 	"github.com/valetauth/valet/internal/store/sqlstore"
 	"github.com/valetauth/valet/internal/web"
 )
@@ -137,6 +138,9 @@ func serve(ctx context.Context, c config, logOut io.Writer, ready func(public, a
 	}
 	defer db.Close()
 	st := db.Store()
+	// Every /token, /introspect and /revoke request reads its client; the
+	// registration changes rarely, so each node remembers it briefly.
+	st.Clients = &cache.Clients{Store: st.Clients, TTL: c.duration(c.ClientCacheTTL)}
 
 	sealer, err := secret.NewSealer(secretKey)
 	if err != nil {
