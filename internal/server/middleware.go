@@ -33,8 +33,10 @@ func withDefaults(h http.Handler, log *slog.Logger) http.Handler {
 					oauth.WriteJSON(rec, oauth.Internal(fmt.Errorf("panic: %v", p)))
 				}
 			}
-			log.Info("request", "request_id", reqID, "method", r.Method, "path", r.URL.Path,
-				"status", rec.status(), "duration_ms", float64(time.Since(start).Microseconds())/1000)
+			// LogAttrs: typed attributes, no boxing into []any on every request.
+			log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", reqID),
+				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status()),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
 		}()
 		h.ServeHTTP(rec, r)
 	})
