@@ -63,7 +63,7 @@ func New(o Options) (public, adminHandler http.Handler) {
 	tokens := &token.Issuer{URL: o.Issuer, Keys: o.Keys, AccessTTL: orDefault(o.AccessTTL, 10*time.Minute), Now: o.Now}
 	minter := &token.Minter{Issuer: tokens, Access: st.Access, Digester: o.Digester}
 	introspector := &token.Introspector{Issuer: tokens, Access: st.Access, Refresh: st.Refresh,
-		Revocations: st.Revocations, Consents: st.Consents, Digester: o.Digester, Now: o.Now}
+		Revocations: st.Revocations, Consents: st.Consents, Clients: st.Clients, Digester: o.Digester, Now: o.Now}
 	audience := []string{o.Issuer}
 	if o.Audience != "" {
 		audience = []string{o.Audience}

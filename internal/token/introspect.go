@@ -67,6 +67,11 @@ type Introspector struct {
 	// grant has refresh tokens to revoke. Client-credentials tokens, which
 	// no person granted, are not affected.
 	Consents valet.ConsentStore
+	// Clients, when set, makes every token of a deleted client inactive,
+	// including client-credentials JWTs, which no row ties to the client.
+	// Every introspection reads the client, so give it a cached store
+	// (cache.Clients) on the hot path.
+	Clients valet.ClientStore
 	Digester *secret.Digester // digests of opaque access tokens and refresh tokens
 	Now      func() time.Time // nil means time.Now
 
@@ -267,6 +272,15 @@ func (i *Introspector) denyListed(ctx context.Context, t *Introspection, id, gra
 		return nil, err
 	}
 	t.Active = !revoked
+	if t.Active && i.Clients != nil {
+		// A token lives only as long as its client's registration.
+		_, err := i.Clients.Get(ctx, t.ClientID)
+		if errors.Is(err, valet.ErrNotFound) {
+			t.Active = false
+		} else if err != nil {
+			return nil, err
+		}
+	}
 	if t.Active && t.GrantID != "" && i.Consents != nil {
 		// A person's grant lives only as long as their consent.
 		_, err := i.Consents.Get(ctx, t.Subject, t.ClientID)

@@ -236,3 +236,36 @@ func TestIntrospector_StoreFailureIsAnError(t *testing.T) {
 		t.Errorf("JWT: %+v, %v; want the store's error", got, err)
 	}
 }
+
+type downClients struct{ valet.ClientStore }
+
+func (downClients) Get(context.Context, string) (*valet.Client, error) { return nil, errDown }
+
+// TestIntrospector_DeletedClient: once its client is deleted, no token of
+// it is active, including a JWT no row ties to the client (the
+// client-credentials kind, with no grant family and no consent).
+func TestIntrospector_DeletedClient(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.in.Clients = f.st.Clients
+	jwt := f.mint(t, valet.TokenFormatJWT, "")
+	opaque := f.mint(t, valet.TokenFormatOpaque, "")
+	for _, raw := range []string{jwt, opaque} {
+		if got := f.introspect(t, raw); got == `{"active":false}` {
+			t.Fatalf("%.3s: inactive before the client was deleted", raw)
+		}
+	}
+	f.in.Clients = downClients{}
+	if got, err := f.in.Introspect(ctx, jwt); !errors.Is(err, errDown) {
+		t.Errorf("client store down: %+v, %v; want the store's error", got, err)
+	}
+	f.in.Clients = f.st.Clients
+	if err := f.st.Clients.Delete(ctx, "app"); err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []string{jwt, opaque} {
+		if got := f.introspect(t, raw); got != `{"active":false}` {
+			t.Errorf("%.3s of a deleted client: %s", raw, got)
+		}
+	}
+}
