@@ -71,20 +71,22 @@ type Introspector struct {
 	// including client-credentials JWTs, which no row ties to the client.
 	// Every introspection reads the client, so give it a cached store
 	// (cache.Clients) on the hot path.
-	Clients valet.ClientStore
+	Clients  valet.ClientStore
 	Digester *secret.Digester // digests of opaque access tokens and refresh tokens
 	Now      func() time.Time // nil means time.Now
 
 	// JWTCacheSize is how many verified JWT access tokens are remembered,
-	// so that introspecting one again skips the signature check; zero
-	// means DefaultJWTCacheSize and a negative value turns the cache off.
-	// The deny-list, consent, expiry and key checks still run on every
-	// call. It is read once, at the first introspection of a JWT.
+	// so that introspecting one again skips the signature check, and as
+	// many opaque ones, so that it skips the read of the stored token;
+	// zero means DefaultJWTCacheSize and a negative value turns both
+	// caches off. The deny-list, client, consent, expiry and key checks
+	// still run on every call. It is read once, at the first introspection.
 	JWTCacheSize int
 
-	cacheOnce sync.Once
-	cache     *jwtCache // nil when off
-	onParse   func()    // tests: called before every full verification
+	cacheOnce  sync.Once
+	cache      *jwtCache // verified JWTs by token; nil when off
+	opaqueRows *jwtCache // opaque tokens found active, by digest; nil when off
+	onParse    func()    // tests: called before every full verification
 }
 
 // Introspect returns the RFC 7662 response for raw. Anything that is not a
@@ -185,6 +187,18 @@ func (i *Introspector) cachedJWT(raw string) (AccessClaims, bool) {
 
 // jwtCache returns the cache of verified JWTs, or nil when it is off.
 func (i *Introspector) jwtCache() *jwtCache {
+	i.initCaches()
+	return i.cache
+}
+
+// opaqueCache returns the cache of stored opaque tokens found active, or
+// nil when it is off; it has the size of the JWT cache.
+func (i *Introspector) opaqueCache() *jwtCache {
+	i.initCaches()
+	return i.opaqueRows
+}
+
+func (i *Introspector) initCaches() {
 	i.cacheOnce.Do(func() {
 		size := i.JWTCacheSize
 		if size == 0 {
@@ -192,40 +206,92 @@ func (i *Introspector) jwtCache() *jwtCache {
 		}
 		if size > 0 {
 			i.cache = newJWTCache(size)
+			i.opaqueRows = newJWTCache(size)
 		}
 	})
-	return i.cache
 }
 
-// opaque looks up an opaque access token by its digest.
+// opaque looks up an opaque access token by its digest. A stored token
+// never changes (revocation goes to the deny-list, and only expiry or a
+// deleted client removes the row), so one found active is remembered like a
+// verified JWT, under its digest; the deny-list, client and consent checks
+// still run on every call.
 func (i *Introspector) opaque(ctx context.Context, raw string) (*Introspection, error) {
 	if len(raw) > maxOpaque {
 		return nil, nil
 	}
-	a, err := i.Access.Get(ctx, i.Digester.Digest(secret.PurposeAccess, raw))
-	if errors.Is(err, valet.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	t := &Introspection{
+	digest := i.Digester.Digest(secret.PurposeAccess, raw)
+	c, ok := i.cachedOpaque(digest)
+	if !ok {
+		a, err := i.Access.Get(ctx, digest)
+		if errors.Is(err, valet.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		c = AccessClaims{
+			Issuer:   i.Issuer.URL,
+			Subject:  a.Subject,
+			Audience: a.Audience,
+			ClientID: a.ClientID,
+			Scope:    strings.Join(a.Scopes, " "),
+			Expiry:   a.ExpiresAt.Unix(),
+			IssuedAt: a.CreatedAt.Unix(),
+			ID:       a.ID,
+			AuthTime: unixOrZero(a.AuthTime),
+			GrantID:  a.GrantID,
+		}
 		// The store may still hold an expired token (AccessTokenStore.Get).
-		Active:    i.now().Before(a.ExpiresAt),
-		Scope:     strings.Join(a.Scopes, " "),
-		ClientID:  a.ClientID,
-		TokenType: "Bearer",
-		Expiry:    a.ExpiresAt.Unix(),
-		IssuedAt:  a.CreatedAt.Unix(),
-		Subject:   a.Subject,
-		Audience:  a.Audience,
-		Issuer:    i.Issuer.URL,
-		ID:        a.ID,
-		TokenUse:  UseAccess,
-		GrantID:   a.GrantID,
-		AuthTime:  unixOrZero(a.AuthTime),
+		if !i.now().Before(a.ExpiresAt) {
+			return i.describeOpaque(ctx, c, false)
+		}
+		// Minter stores whole seconds; an expiry with a fraction would not
+		// survive the claims' Unix seconds, so such a row is not remembered.
+		if cache := i.opaqueCache(); cache != nil && a.ExpiresAt.Equal(time.Unix(c.Expiry, 0)) {
+			cache.put(digest, &c, "", nil, i.now())
+		}
 	}
-	return i.denyListed(ctx, t, a.ID, a.GrantID)
+	return i.describeOpaque(ctx, c, true)
+}
+
+// cachedOpaque returns the remembered row of digest while it is unexpired
+// by the Introspector's clock.
+func (i *Introspector) cachedOpaque(digest string) (AccessClaims, bool) {
+	cache := i.opaqueCache()
+	if cache == nil {
+		return AccessClaims{}, false
+	}
+	c, _, _, ok := cache.get(digest)
+	if !ok {
+		return AccessClaims{}, false
+	}
+	if !i.now().Before(time.Unix(c.Expiry, 0)) {
+		cache.remove(digest)
+		return AccessClaims{}, false
+	}
+	return c, true
+}
+
+// describeOpaque is the description of a stored token, checked against
+// the deny-list, its client and its consent.
+func (i *Introspector) describeOpaque(ctx context.Context, c AccessClaims, active bool) (*Introspection, error) {
+	t := &Introspection{
+		Active:    active,
+		Scope:     c.Scope,
+		ClientID:  c.ClientID,
+		TokenType: "Bearer",
+		Expiry:    c.Expiry,
+		IssuedAt:  c.IssuedAt,
+		Subject:   c.Subject,
+		Audience:  c.Audience,
+		Issuer:    c.Issuer,
+		ID:        c.ID,
+		TokenUse:  UseAccess,
+		GrantID:   c.GrantID,
+		AuthTime:  c.AuthTime,
+	}
+	return i.denyListed(ctx, t, c.ID, c.GrantID)
 }
 
 // refresh looks up a refresh token by its digest: it is active while it is

@@ -269,3 +269,48 @@ func TestIntrospector_DeletedClient(t *testing.T) {
 		}
 	}
 }
+
+// countingAccess counts the reads of stored access tokens.
+type countingAccess struct {
+	valet.AccessTokenStore
+	gets int
+}
+
+func (c *countingAccess) Get(ctx context.Context, digest string) (*valet.AccessToken, error) {
+	c.gets++
+	return c.AccessTokenStore.Get(ctx, digest)
+}
+
+// TestIntrospector_RemembersOpaqueTokens: an opaque token found active is
+// read from the store once, yet revocation, deletion of its client and
+// expiry still apply at the next call.
+func TestIntrospector_RemembersOpaqueTokens(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	counted := &countingAccess{AccessTokenStore: f.st.Access}
+	f.in.Access, f.in.Clients = counted, f.st.Clients
+	revoked, expiring, unknown := f.mint(t, valet.TokenFormatOpaque, ""), f.mint(t, valet.TokenFormatOpaque, ""), secret.Token("at_")
+	for range 3 {
+		for _, raw := range []string{revoked, expiring} {
+			if got := f.introspect(t, raw); got == `{"active":false}` {
+				t.Fatalf("live token inactive")
+			}
+		}
+		f.introspect(t, unknown)
+	}
+	if counted.gets != 2+3 {
+		t.Fatalf("3 rounds of 2 live tokens and an unknown one read the store %d times, want 5 (each live token once, the unknown one every time)", counted.gets)
+	}
+	l, err := f.in.Lookup(ctx, revoked)
+	if err != nil || l == nil {
+		t.Fatal(l, err)
+	}
+	f.deny(t, l.ID)
+	if got := f.introspect(t, revoked); got != `{"active":false}` {
+		t.Errorf("remembered token revoked: %s", got)
+	}
+	f.now = f.now.Add(10 * time.Minute)
+	if got := f.introspect(t, expiring); got != `{"active":false}` {
+		t.Errorf("remembered token expired: %s", got)
+	}
+}
