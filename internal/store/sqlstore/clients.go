@@ -101,18 +101,18 @@ func scanClient(r row) (*valet.Client, error) {
 }
 
 func (s *clients) Create(ctx context.Context, c *valet.Client) error {
-	_, err := s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?)`),
+	_, err := s.db.exec(ctx, s.db.ws, `INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?)`,
 		c.ID, c.SecretDigest, clientMetadataOf(c), micros(c.CreatedAt), micros(c.UpdatedAt))
 	return wrap("create client", err)
 }
 
 func (s *clients) Get(ctx context.Context, id string) (*valet.Client, error) {
-	c, err := scanClient(s.db.r.QueryRowContext(ctx, s.db.q(`SELECT `+clientColumns+` FROM clients WHERE id = ?`), id))
+	c, err := scanClient(s.db.queryRow(ctx, s.db.rs, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
 	return c, wrap("get client", err)
 }
 
 func (s *clients) List(ctx context.Context) ([]*valet.Client, error) {
-	rows, err := s.db.r.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY created_at, id`)
+	rows, err := s.db.query(ctx, s.db.rs, `SELECT `+clientColumns+` FROM clients ORDER BY created_at, id`)
 	if err != nil {
 		return nil, wrap("list clients", err)
 	}
@@ -150,7 +150,7 @@ func (s *clients) Update(ctx context.Context, id string, fn func(*valet.Client) 
 // Delete removes the client; the database cascades to its consents, codes
 // and refresh tokens.
 func (s *clients) Delete(ctx context.Context, id string) error {
-	n, err := affected(s.db.w.ExecContext(ctx, s.db.q(`DELETE FROM clients WHERE id = ?`), id))
+	n, err := affected(s.db.exec(ctx, s.db.ws, `DELETE FROM clients WHERE id = ?`, id))
 	if err == nil && n == 0 {
 		err = sql.ErrNoRows
 	}

@@ -26,15 +26,15 @@ func scanCode(r row) (*valet.AuthCode, error) {
 }
 
 func (s *codes) Create(ctx context.Context, c *valet.AuthCode) error {
-	_, err := s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO auth_codes (`+codeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := s.db.exec(ctx, s.db.ws, `INSERT INTO auth_codes (`+codeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Digest, c.FamilyID, c.ClientID, c.UserID, c.RedirectURI, list(c.Scopes), list(c.Resources),
 		c.Nonce, c.SessionID, c.CodeChallenge, c.CodeChallengeMethod, micros(c.AuthTime), micros(c.CreatedAt), micros(c.ExpiresAt), micros(c.UsedAt))
 	return wrap("create authorization code", err)
 }
 
 func (s *codes) Get(ctx context.Context, digest string, now time.Time) (*valet.AuthCode, error) {
-	c, err := scanCode(s.db.r.QueryRowContext(ctx,
-		s.db.q(`SELECT `+codeColumns+` FROM auth_codes WHERE digest = ? AND expires_at > ?`), digest, micros(now)))
+	c, err := scanCode(s.db.queryRow(ctx, s.db.rs,
+		`SELECT `+codeColumns+` FROM auth_codes WHERE digest = ? AND expires_at > ?`, digest, micros(now)))
 	return c, wrap("get authorization code", err)
 }
 
@@ -43,9 +43,9 @@ func (s *codes) Get(ctx context.Context, digest string, now time.Time) (*valet.A
 // concurrent calls the database lets exactly one match the unused row.
 func (s *codes) Consume(ctx context.Context, digest string, now time.Time) (*valet.AuthCode, bool, error) {
 	const op = "consume authorization code"
-	c, err := scanCode(s.db.w.QueryRowContext(ctx, s.db.q(`UPDATE auth_codes SET used_at = ?
+	c, err := scanCode(s.db.queryRow(ctx, s.db.ws, `UPDATE auth_codes SET used_at = ?
 		WHERE digest = ? AND used_at IS NULL AND expires_at > ?
-		RETURNING `+codeColumns), micros(now), digest, micros(now)))
+		RETURNING `+codeColumns, micros(now), digest, micros(now)))
 	if err == nil {
 		return c, true, nil
 	}
@@ -56,8 +56,8 @@ func (s *codes) Consume(ctx context.Context, digest string, now time.Time) (*val
 	// caller can act on RFC 6749 §4.1.2: "the authorization server MUST deny
 	// the request and SHOULD revoke (when possible) all tokens previously
 	// issued based on that authorization code."
-	c, err = scanCode(s.db.r.QueryRowContext(ctx, s.db.q(`SELECT `+codeColumns+` FROM auth_codes
-		WHERE digest = ? AND used_at IS NOT NULL AND expires_at > ?`), digest, micros(now)))
+	c, err = scanCode(s.db.queryRow(ctx, s.db.rs, `SELECT `+codeColumns+` FROM auth_codes
+		WHERE digest = ? AND used_at IS NOT NULL AND expires_at > ?`, digest, micros(now)))
 	if err != nil {
 		return nil, false, wrap(op, err)
 	}

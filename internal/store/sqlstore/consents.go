@@ -22,23 +22,23 @@ func scanConsent(r row) (*valet.Consent, error) {
 }
 
 func (s *consents) Get(ctx context.Context, userID, clientID string) (*valet.Consent, error) {
-	c, err := scanConsent(s.db.r.QueryRowContext(ctx,
-		s.db.q(`SELECT `+consentColumns+` FROM consents WHERE user_id = ? AND client_id = ?`), userID, clientID))
+	c, err := scanConsent(s.db.queryRow(ctx, s.db.rs,
+		`SELECT `+consentColumns+` FROM consents WHERE user_id = ? AND client_id = ?`, userID, clientID))
 	return c, wrap("get consent", err)
 }
 
 func (s *consents) Put(ctx context.Context, c *valet.Consent) error {
-	_, err := s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO consents (`+consentColumns+`) VALUES (?, ?, ?, ?, ?)
+	_, err := s.db.exec(ctx, s.db.ws, `INSERT INTO consents (`+consentColumns+`) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at,
-			last_used_at = excluded.last_used_at`),
+			last_used_at = excluded.last_used_at`,
 		c.UserID, c.ClientID, list(c.Scopes), micros(c.GrantedAt), micros(c.LastUsedAt))
 	return wrap("put consent", err)
 }
 
 // ListByUser returns the user's consents, oldest grant first.
 func (s *consents) ListByUser(ctx context.Context, userID string) ([]*valet.Consent, error) {
-	rows, err := s.db.r.QueryContext(ctx,
-		s.db.q(`SELECT `+consentColumns+` FROM consents WHERE user_id = ? ORDER BY granted_at, client_id`), userID)
+	rows, err := s.db.query(ctx, s.db.rs,
+		`SELECT `+consentColumns+` FROM consents WHERE user_id = ? ORDER BY granted_at, client_id`, userID)
 	if err != nil {
 		return nil, wrap("list consents", err)
 	}
@@ -55,7 +55,8 @@ func (s *consents) ListByUser(ctx context.Context, userID string) ([]*valet.Cons
 }
 
 func (s *consents) Delete(ctx context.Context, userID, clientID string) error {
-	n, err := affected(s.db.w.ExecContext(ctx, s.db.q(`DELETE FROM consents WHERE user_id = ? AND client_id = ?`), userID, clientID))
+	n, err := affected(s.db.exec(ctx, s.db.ws,
+		`DELETE FROM consents WHERE user_id = ? AND client_id = ?`, userID, clientID))
 	if err == nil && n == 0 {
 		err = sql.ErrNoRows
 	}
@@ -65,8 +66,8 @@ func (s *consents) Delete(ctx context.Context, userID, clientID string) error {
 // Touch moves last_used_at forward to at, in one statement, so that two
 // nodes touching at once never move it back.
 func (s *consents) Touch(ctx context.Context, userID, clientID string, at time.Time) error {
-	_, err := s.db.w.ExecContext(ctx, s.db.q(`UPDATE consents SET last_used_at = ?
-		WHERE user_id = ? AND client_id = ? AND (last_used_at IS NULL OR last_used_at < ?)`),
+	_, err := s.db.exec(ctx, s.db.ws, `UPDATE consents SET last_used_at = ?
+		WHERE user_id = ? AND client_id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
 		micros(at), userID, clientID, micros(at))
 	return wrap("touch consent", err)
 }

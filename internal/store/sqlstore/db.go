@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -38,6 +40,11 @@ type DB struct {
 	forUpdate string
 	// path is the SQLite file, which Migrate opens a pool of its own on.
 	path string
+	// rs and ws run the single statements sent to r and w, prepared once per
+	// pool on SQLite (see stmtCache).
+	rs, ws *stmtCache
+	// accessQ batches access.Create on SQLite; nil on PostgreSQL.
+	accessQ *accessBatcher
 }
 
 // Open connects to the database named by url and checks that it answers:
@@ -68,12 +75,128 @@ var plainScheme = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]{0,19}$`)
 // Dialect reports the engine: "sqlite" or "postgres".
 func (db *DB) Dialect() string { return db.dialect }
 
-// Close closes every connection.
+// Close closes every connection. It waits for a batch of access tokens
+// being written to commit; Creates still queued fail.
 func (db *DB) Close() error {
-	if db.r == db.w {
-		return db.w.Close()
+	if db.accessQ != nil {
+		db.accessQ.close()
 	}
-	return errors.Join(db.w.Close(), db.r.Close())
+	var errs []error
+	if db.rs != nil {
+		errs = append(errs, db.rs.close())
+	}
+	if db.ws != nil && db.ws != db.rs {
+		errs = append(errs, db.ws.close())
+	}
+	if db.r == db.w {
+		errs = append(errs, db.w.Close())
+	} else {
+		errs = append(errs, db.w.Close(), db.r.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// maxCachedStmts bounds a stmtCache: queries built from a variable number of
+// placeholders (AnyRevoked's IN list) are cached only while there is room.
+const maxCachedStmts = 256
+
+// stmtCache runs the single statements sent to one pool. On SQLite it
+// prepares each query text once and keeps the *sql.Stmt, which database/sql
+// prepares again, lazily, on each connection that runs it, and which the
+// driver keeps compiled between runs: sqlite3_prepare_v2 on every call was a
+// large share of the CPU of the token and introspection endpoints. On
+// PostgreSQL it sends the query to the pool as is: pgx already keeps a cache
+// of prepared statements per connection, and a *sql.Stmt measured no faster.
+type stmtCache struct {
+	pool    *sql.DB
+	prepare bool
+	stmts   sync.Map // query text -> *sql.Stmt
+	n       atomic.Int32
+	mu      sync.Mutex // held to add a statement, and by close
+	closed  bool
+}
+
+func newStmtCache(pool *sql.DB, prepare bool) *stmtCache {
+	return &stmtCache{pool: pool, prepare: prepare}
+}
+
+// stmt returns the prepared statement of query, preparing it if need be; nil
+// when the statement is not to be cached (PostgreSQL, a full cache, a closed
+// database) or could not be prepared, in which case the caller runs the query
+// directly and gets the same result and error as without the cache.
+func (c *stmtCache) stmt(ctx context.Context, query string) *sql.Stmt {
+	if !c.prepare {
+		return nil
+	}
+	if st, ok := c.stmts.Load(query); ok {
+		return st.(*sql.Stmt)
+	}
+	if c.n.Load() >= maxCachedStmts {
+		return nil
+	}
+	// Prepared outside the lock: on the single write connection it may wait
+	// for a transaction to end, and other queries must not wait with it.
+	st, err := c.pool.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.stmts.Load(query); ok {
+		_ = st.Close() // another caller prepared it first
+		return prev.(*sql.Stmt)
+	}
+	if c.closed || c.n.Load() >= maxCachedStmts {
+		_ = st.Close()
+		return nil
+	}
+	c.stmts.Store(query, st)
+	c.n.Add(1)
+	return st
+}
+
+// close closes every cached statement; later calls run queries directly,
+// and fail as the closed pool makes them.
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	var errs []error
+	c.stmts.Range(func(q, st any) bool {
+		errs = append(errs, st.(*sql.Stmt).Close())
+		c.stmts.Delete(q)
+		return true
+	})
+	c.n.Store(0)
+	return errors.Join(errs...)
+}
+
+// exec runs a statement that returns no rows through c: db.rs or db.ws. The
+// query is written with "?" placeholders and rebound to the dialect here.
+func (db *DB) exec(ctx context.Context, c *stmtCache, query string, args ...any) (sql.Result, error) {
+	query = db.q(query)
+	if st := c.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return c.pool.ExecContext(ctx, query, args...)
+}
+
+// queryRow runs a query that returns at most one row through c.
+func (db *DB) queryRow(ctx context.Context, c *stmtCache, query string, args ...any) *sql.Row {
+	query = db.q(query)
+	if st := c.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return c.pool.QueryRowContext(ctx, query, args...)
+}
+
+// query runs a query that returns rows through c.
+func (db *DB) query(ctx context.Context, c *stmtCache, query string, args ...any) (*sql.Rows, error) {
+	query = db.q(query)
+	if st := c.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return c.pool.QueryContext(ctx, query, args...)
 }
 
 // Store returns the valet.Store kept in this database, every field filled.
@@ -110,7 +233,7 @@ var (
 // that a pooled connection is still open.
 func (db *DB) ping(ctx context.Context) error {
 	var one int
-	if err := db.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+	if err := db.queryRow(ctx, db.rs, "SELECT 1").Scan(&one); err != nil {
 		return fmt.Errorf("ping %s database: %w", db.dialect, err)
 	}
 	return nil
@@ -235,11 +358,10 @@ const deleteBatch = 1000
 // deleteInBatches runs query, a DELETE whose last placeholder is the batch
 // size, until it removes fewer than a batch, and returns the total.
 func (db *DB) deleteInBatches(ctx context.Context, op, query string, args ...any) (int, error) {
-	query = db.q(query)
 	args = append(args, deleteBatch)
 	total := 0
 	for {
-		n, err := affected(db.w.ExecContext(ctx, query, args...))
+		n, err := affected(db.exec(ctx, db.ws, query, args...))
 		total += n
 		if err != nil {
 			return total, wrap(op, err)

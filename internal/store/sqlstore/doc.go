@@ -8,6 +8,11 @@
 // per-dialect migration files. Times are stored as integer microseconds
 // since the Unix epoch (NULL for the zero time) and read back in UTC.
 //
+// On SQLite, single statements are prepared once per pool and reused (see
+// stmtCache), and concurrent access.Create calls share one write transaction
+// (see accessBatcher), since every writer queues for the one write
+// connection anyway.
+//
 // The package passes the storage contract in package storetest on both
 // engines; that suite, not this comment, is the specification.
 package sqlstore

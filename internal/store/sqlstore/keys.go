@@ -21,7 +21,7 @@ func keyArgs(k *valet.SigningKey) []any {
 }
 
 func (s *keys) Create(ctx context.Context, k *valet.SigningKey) error {
-	_, err := s.db.w.ExecContext(ctx, s.db.q(insertKey), keyArgs(k)...)
+	_, err := s.db.exec(ctx, s.db.ws, insertKey, keyArgs(k)...)
 	return wrap("create signing key", err)
 }
 
@@ -110,7 +110,7 @@ func ceilMicros(t time.Time) int64 {
 
 // List returns every key, newest first.
 func (s *keys) List(ctx context.Context) ([]*valet.SigningKey, error) {
-	rows, err := s.db.r.QueryContext(ctx, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at DESC, id DESC`)
+	rows, err := s.db.query(ctx, s.db.rs, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at DESC, id DESC`)
 	if err != nil {
 		return nil, wrap("list signing keys", err)
 	}
@@ -128,7 +128,7 @@ func (s *keys) List(ctx context.Context) ([]*valet.SigningKey, error) {
 }
 
 func (s *keys) Retire(ctx context.Context, id string, retiredAt, removeAt time.Time) error {
-	n, err := affected(s.db.w.ExecContext(ctx, s.db.q(`UPDATE signing_keys SET retired_at = ?, remove_at = ? WHERE id = ?`),
+	n, err := affected(s.db.exec(ctx, s.db.ws, `UPDATE signing_keys SET retired_at = ?, remove_at = ? WHERE id = ?`,
 		micros(retiredAt), micros(removeAt), id))
 	if err == nil && n == 0 {
 		err = sql.ErrNoRows

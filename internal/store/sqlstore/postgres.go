@@ -58,7 +58,9 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 			"cannot reach PostgreSQL at %s: %v; is it running? check --db / VALET_DB",
 			addr, err), rawURL, cfg.Password))
 	}
-	return &DB{dialect: dialectPostgres, r: db, w: db, forUpdate: " FOR UPDATE"}, nil
+	// One pool, so one cache; see stmtCache for why it prepares nothing.
+	stmts := newStmtCache(db, false)
+	return &DB{dialect: dialectPostgres, r: db, w: db, rs: stmts, ws: stmts, forUpdate: " FOR UPDATE"}, nil
 }
 
 // redact removes every password the URL could carry (user info, a

@@ -22,13 +22,13 @@ func refreshArgs(t *valet.RefreshToken) []any {
 }
 
 func (s *refresh) Create(ctx context.Context, t *valet.RefreshToken) error {
-	_, err := s.db.w.ExecContext(ctx, s.db.q(insertRefresh), refreshArgs(t)...)
+	_, err := s.db.exec(ctx, s.db.ws, insertRefresh, refreshArgs(t)...)
 	return wrap("create refresh token", err)
 }
 
 func (s *refresh) Get(ctx context.Context, digest string) (*valet.RefreshToken, error) {
 	var t valet.RefreshToken
-	err := s.db.r.QueryRowContext(ctx, s.db.q(`SELECT `+refreshColumns+` FROM refresh_tokens WHERE digest = ?`), digest).
+	err := s.db.queryRow(ctx, s.db.rs, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE digest = ?`, digest).
 		Scan(&t.Digest, &t.FamilyID, &t.ClientID, &t.UserID, strs(&t.Scopes), strs(&t.Resources),
 			at(&t.AuthTime), at(&t.CreatedAt), at(&t.ExpiresAt), at(&t.UsedAt), at(&t.RevokedAt))
 	if err != nil {
@@ -63,8 +63,8 @@ func (s *refresh) Rotate(ctx context.Context, oldDigest string, next *valet.Refr
 }
 
 func (s *refresh) RevokeFamily(ctx context.Context, familyID string, now time.Time) (int, error) {
-	n, err := affected(s.db.w.ExecContext(ctx,
-		s.db.q(`UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`), micros(now), familyID))
+	n, err := affected(s.db.exec(ctx, s.db.ws,
+		`UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`, micros(now), familyID))
 	return n, wrap("revoke refresh token family", err)
 }
 
@@ -73,8 +73,8 @@ func (s *refresh) RevokeFamily(ctx context.Context, familyID string, now time.Ti
 // revoked are not returned again.
 func (s *refresh) RevokeFor(ctx context.Context, userID, clientID string, now time.Time) ([]string, error) {
 	const op = "revoke refresh tokens of user and client"
-	rows, err := s.db.w.QueryContext(ctx, s.db.q(`UPDATE refresh_tokens SET revoked_at = ?
-		WHERE user_id = ? AND client_id = ? AND revoked_at IS NULL RETURNING family_id`), micros(now), userID, clientID)
+	rows, err := s.db.query(ctx, s.db.ws, `UPDATE refresh_tokens SET revoked_at = ?
+		WHERE user_id = ? AND client_id = ? AND revoked_at IS NULL RETURNING family_id`, micros(now), userID, clientID)
 	if err != nil {
 		return nil, wrap(op, err)
 	}

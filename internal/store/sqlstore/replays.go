@@ -13,8 +13,8 @@ type replays struct{ db *DB }
 // removes it, even past its expiry: forgetting it a little late is safe,
 // early is not.
 func (s *replays) Use(ctx context.Context, key string, expiresAt time.Time) (bool, error) {
-	n, err := affected(s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO replays (id, expires_at) VALUES (?, ?)
-		ON CONFLICT (id) DO NOTHING`), key, micros(expiresAt)))
+	n, err := affected(s.db.exec(ctx, s.db.ws, `INSERT INTO replays (id, expires_at) VALUES (?, ?)
+		ON CONFLICT (id) DO NOTHING`, key, micros(expiresAt)))
 	return n == 1 && err == nil, wrap("use one-time value", err)
 }
 

@@ -9,9 +9,9 @@ import (
 type revocations struct{ db *DB }
 
 func (s *revocations) Add(ctx context.Context, id string, expiresAt time.Time) error {
-	_, err := s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO revocations (id, expires_at) VALUES (?, ?)
+	_, err := s.db.exec(ctx, s.db.ws, `INSERT INTO revocations (id, expires_at) VALUES (?, ?)
 		ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
-		WHERE revocations.expires_at < excluded.expires_at`), id, micros(expiresAt))
+		WHERE revocations.expires_at < excluded.expires_at`, id, micros(expiresAt))
 	return wrap("add revocation", err)
 }
 
@@ -26,8 +26,8 @@ func (s *revocations) AnyRevoked(ctx context.Context, ids ...string) (bool, erro
 		args[i] = id
 	}
 	var revoked bool
-	err := s.db.r.QueryRowContext(ctx,
-		s.db.q(`SELECT EXISTS (SELECT 1 FROM revocations WHERE id IN (`+placeholders(len(ids))+`))`), args...).Scan(&revoked)
+	err := s.db.queryRow(ctx, s.db.rs,
+		`SELECT EXISTS (SELECT 1 FROM revocations WHERE id IN (`+placeholders(len(ids))+`))`, args...).Scan(&revoked)
 	return revoked, wrap("look up revocations", err)
 }
 

@@ -15,7 +15,7 @@ const sessionColumns = "id, sid, user_id, auth_time, created_at, expires_at"
 
 // Create inserts the session; ErrExists when its ID or its SID is taken.
 func (s *sessions) Create(ctx context.Context, se *valet.Session) error {
-	_, err := s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?)`),
+	_, err := s.db.exec(ctx, s.db.ws, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
 		se.ID, se.SID, se.UserID, micros(se.AuthTime), micros(se.CreatedAt), micros(se.ExpiresAt))
 	return wrap("create session", err)
 }
@@ -24,7 +24,7 @@ func (s *sessions) Create(ctx context.Context, se *valet.Session) error {
 // stay until DeleteExpired.
 func (s *sessions) Get(ctx context.Context, id string) (*valet.Session, error) {
 	var se valet.Session
-	err := s.db.r.QueryRowContext(ctx, s.db.q(`SELECT `+sessionColumns+` FROM sessions WHERE id = ? AND expires_at > ?`),
+	err := s.db.queryRow(ctx, s.db.rs, `SELECT `+sessionColumns+` FROM sessions WHERE id = ? AND expires_at > ?`,
 		id, micros(time.Now())).
 		Scan(&se.ID, &se.SID, &se.UserID, at(&se.AuthTime), at(&se.CreatedAt), at(&se.ExpiresAt))
 	if err != nil {
@@ -34,12 +34,12 @@ func (s *sessions) Get(ctx context.Context, id string) (*valet.Session, error) {
 }
 
 func (s *sessions) Delete(ctx context.Context, id string) error {
-	_, err := s.db.w.ExecContext(ctx, s.db.q(`DELETE FROM sessions WHERE id = ?`), id)
+	_, err := s.db.exec(ctx, s.db.ws, `DELETE FROM sessions WHERE id = ?`, id)
 	return wrap("delete session", err)
 }
 
 func (s *sessions) DeleteByUser(ctx context.Context, userID string) (int, error) {
-	n, err := affected(s.db.w.ExecContext(ctx, s.db.q(`DELETE FROM sessions WHERE user_id = ?`), userID))
+	n, err := affected(s.db.exec(ctx, s.db.ws, `DELETE FROM sessions WHERE user_id = ?`, userID))
 	return n, wrap("delete sessions of user", err)
 }
 

@@ -69,5 +69,8 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	readers := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
-	return &DB{dialect: dialectSQLite, r: r, w: w, path: path}, nil
+	db := &DB{dialect: dialectSQLite, r: r, w: w, path: path,
+		rs: newStmtCache(r, true), ws: newStmtCache(w, true)}
+	db.accessQ = newAccessBatcher(db)
+	return db, nil
 }

@@ -29,23 +29,23 @@ func (s *users) Create(ctx context.Context, u *valet.User) error {
 	if err != nil {
 		return fmt.Errorf("%s: claims: %w", op, err)
 	}
-	_, err = s.db.w.ExecContext(ctx, s.db.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err = s.db.exec(ctx, s.db.ws, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Username, u.Email, u.EmailVerified, u.Name, claims, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt))
 	return wrap(op, err)
 }
 
 func (s *users) Get(ctx context.Context, id string) (*valet.User, error) {
-	u, err := scanUser(s.db.r.QueryRowContext(ctx, s.db.q(`SELECT `+userColumns+` FROM users WHERE id = ?`), id))
+	u, err := scanUser(s.db.queryRow(ctx, s.db.rs, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	return u, wrap("get user", err)
 }
 
 func (s *users) GetByUsername(ctx context.Context, username string) (*valet.User, error) {
-	u, err := scanUser(s.db.r.QueryRowContext(ctx, s.db.q(`SELECT `+userColumns+` FROM users WHERE username = ?`), username))
+	u, err := scanUser(s.db.queryRow(ctx, s.db.rs, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
 	return u, wrap("get user by username", err)
 }
 
 func (s *users) List(ctx context.Context) ([]*valet.User, error) {
-	rows, err := s.db.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY created_at, id`)
+	rows, err := s.db.query(ctx, s.db.rs, `SELECT `+userColumns+` FROM users ORDER BY created_at, id`)
 	if err != nil {
 		return nil, wrap("list users", err)
 	}
@@ -88,7 +88,7 @@ func (s *users) Update(ctx context.Context, id string, fn func(*valet.User) erro
 // Delete removes the user; the database cascades to their sessions,
 // consents, codes and refresh tokens.
 func (s *users) Delete(ctx context.Context, id string) error {
-	n, err := affected(s.db.w.ExecContext(ctx, s.db.q(`DELETE FROM users WHERE id = ?`), id))
+	n, err := affected(s.db.exec(ctx, s.db.ws, `DELETE FROM users WHERE id = ?`, id))
 	if err == nil && n == 0 {
 		err = sql.ErrNoRows
 	}
