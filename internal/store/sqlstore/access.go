@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"runtime"
 	"sync"
 	"time"
 
@@ -150,6 +151,12 @@ func (b *accessBatcher) run() {
 		case r := <-b.reqs:
 			batch = append(batch[:0], r)
 		}
+		// One pass of the scheduler lets request goroutines that are
+		// already runnable queue their inserts too: under load this more
+		// than doubles the rows per commit (2.2 to 5 in valet bench), and
+		// each commit costs the same page writes whatever it carries. No
+		// timer: an insert that arrives alone still goes straight in.
+		runtime.Gosched()
 	drain:
 		for len(batch) < accessBatchMax {
 			select {

@@ -45,6 +45,8 @@ type DB struct {
 	rs, ws *stmtCache
 	// accessQ batches access.Create on SQLite; nil on PostgreSQL.
 	accessQ *accessBatcher
+	// ckpt checkpoints SQLite's WAL off the write path; nil on PostgreSQL.
+	ckpt *checkpointer
 }
 
 // Open connects to the database named by url and checks that it answers:
@@ -82,6 +84,9 @@ func (db *DB) Close() error {
 		db.accessQ.close()
 	}
 	var errs []error
+	if db.ckpt != nil {
+		errs = append(errs, db.ckpt.close())
+	}
 	if db.rs != nil {
 		errs = append(errs, db.rs.close())
 	}
