@@ -17,7 +17,7 @@ import (
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/internal/oauth"
-	"github.com/valetauth/valet/internal/secret"
+	"github.com/valetauth/valet/internal/token"
 )
 
 // clientContext makes x/oauth2 use the test server's client.
@@ -74,7 +74,7 @@ func TestClientCredentials_XOAuth2(t *testing.T) {
 	if !strings.HasPrefix(tok.AccessToken, "at_") || tok.RefreshToken != "" {
 		t.Fatalf("token %+v: want an opaque at_ token without a refresh token", tok)
 	}
-	stored, err := e.st.Access.Get(context.Background(), e.d.Digest(secret.PurposeAccess, tok.AccessToken))
+	stored, err := e.st.Access.Get(context.Background(), token.OpaqueKey(e.d, tok.AccessToken))
 	if err != nil {
 		t.Fatalf("the opaque token is not stored under its digest: %v", err)
 	}
@@ -157,7 +157,7 @@ func TestClientCredentials_Resources(t *testing.T) {
 	aud := func(r *result) []string {
 		t.Helper()
 		e.wantOK(r)
-		stored, err := e.st.Access.Get(context.Background(), e.d.Digest(secret.PurposeAccess, r.str("access_token")))
+		stored, err := e.st.Access.Get(context.Background(), token.OpaqueKey(e.d, r.str("access_token")))
 		if err != nil {
 			t.Fatal(err)
 		}

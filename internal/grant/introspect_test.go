@@ -216,7 +216,7 @@ func TestIR01b_InactiveIsUniform(t *testing.T) {
 	// Expired: an opaque access token and a refresh token still in the store.
 	now := time.Now()
 	expiredOpaque := secret.Token("at_")
-	if err := e.st.Access.Create(ctx, &valet.AccessToken{Digest: e.d.Digest(secret.PurposeAccess, expiredOpaque),
+	if err := e.st.Access.Create(ctx, &valet.AccessToken{Digest: token.OpaqueKey(e.d, expiredOpaque),
 		ID: secret.ID(""), ClientID: "op1", Subject: userID, CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(-time.Second)}); err != nil {
 		t.Fatal(err)
 	}

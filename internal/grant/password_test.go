@@ -15,6 +15,7 @@ import (
 	"github.com/valetauth/valet/internal/oauth"
 	"github.com/valetauth/valet/internal/secret"
 	"github.com/valetauth/valet/internal/store/sqltest"
+	"github.com/valetauth/valet/internal/token"
 )
 
 // passwordForm is a password grant request for user with pass.
@@ -72,7 +73,7 @@ func TestPassword_XOAuth2(t *testing.T) {
 	if !strings.HasPrefix(tok.AccessToken, "at_") || tok.RefreshToken != "" {
 		t.Fatalf("token %+v: want an opaque token and no refresh token (pw2 did not register refresh_token)", tok)
 	}
-	stored, err := e.st.Access.Get(context.Background(), e.d.Digest(secret.PurposeAccess, tok.AccessToken))
+	stored, err := e.st.Access.Get(context.Background(), token.OpaqueKey(e.d, tok.AccessToken))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -220,7 +220,7 @@ func (i *Introspector) opaque(ctx context.Context, raw string) (*Introspection, 
 	if len(raw) > maxOpaque {
 		return nil, nil
 	}
-	digest := i.Digester.Digest(secret.PurposeAccess, raw)
+	digest := OpaqueKey(i.Digester, raw)
 	c, ok := i.cachedOpaque(digest)
 	if !ok {
 		a, err := i.Access.Get(ctx, digest)

@@ -314,3 +314,23 @@ func TestIntrospector_RemembersOpaqueTokens(t *testing.T) {
 		t.Errorf("remembered token expired: %s", got)
 	}
 }
+
+// TestIntrospector_EarlierFormatOpaque: a token minted before opaque tokens
+// carried their issue time, stored under its bare digest, still works
+// until it expires; the same random part in the new shape is another token.
+func TestIntrospector_EarlierFormatOpaque(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	old := secret.Token("at_")
+	if err := f.st.Access.Create(ctx, &valet.AccessToken{Digest: f.d.Digest(secret.PurposeAccess, old), ID: "tok_old",
+		ClientID: "app", Subject: "app", CreatedAt: f.now, ExpiresAt: f.now.Add(time.Minute).Truncate(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.introspect(t, old); !strings.Contains(got, `"active":true`) || !strings.Contains(got, `"jti":"tok_old"`) {
+		t.Fatalf("earlier-format token: %s", got)
+	}
+	forged := "at_AAAAAAAA" + strings.TrimPrefix(old, "at_")
+	if got := f.introspect(t, forged); got != `{"active":false}` {
+		t.Fatalf("new-shape token with the same random part: %s", got)
+	}
+}

@@ -58,14 +58,14 @@ func (m *Minter) opaque(ctx context.Context, r AccessRequest) (string, time.Time
 	if m.Access == nil || m.Digester == nil {
 		return "", time.Time{}, errors.New("token: minting an opaque access token needs Access and Digester")
 	}
-	value := secret.Token(accessPrefix)
 	now := m.Issuer.Now()
+	value := newOpaque(now)
 	// Whole seconds, like a JWT's exp: a token of either format issued at
 	// one instant expires at the same second, and the stored expiry is
 	// exactly the one returned.
 	exp := now.Add(m.Issuer.AccessTTL).Truncate(time.Second)
 	t := &valet.AccessToken{
-		Digest:    m.Digester.Digest(secret.PurposeAccess, value),
+		Digest:    OpaqueKey(m.Digester, value),
 		ID:        secret.ID(""),
 		GrantID:   r.GrantID,
 		ClientID:  r.ClientID,

@@ -87,7 +87,7 @@ func TestMintJWT(t *testing.T) {
 				t.Errorf("exp %v, claims exp %d iat %d", exp, c.Expiry, c.IssuedAt)
 			}
 			// A JWT is not stored: it verifies on its own.
-			if _, err := e.st.Access.Get(ctx, e.dig.Digest(secret.PurposeAccess, raw)); !errors.Is(err, valet.ErrNotFound) {
+			if _, err := e.st.Access.Get(ctx, token.OpaqueKey(e.dig, raw)); !errors.Is(err, valet.ErrNotFound) {
 				t.Errorf("a JWT access token was stored (%v)", err)
 			}
 		})
@@ -104,14 +104,14 @@ func TestMintOpaque(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(raw, "at_") || len(raw) != 3+43 {
-		t.Fatalf("token %q, want at_ and 43 characters", raw)
+	if !strings.HasPrefix(raw, "at_") || len(raw) != 3+8+43 {
+		t.Fatalf("token %q, want at_, 8 characters of issue time and 43 random ones", raw)
 	}
 	if _, err := e.m.Issuer.ParseAccess(raw); err == nil {
 		t.Error("an opaque token parses as a JWT")
 	}
 	// Stored under its keyed digest only.
-	stored, err := e.st.Access.Get(ctx, e.dig.Digest(secret.PurposeAccess, raw))
+	stored, err := e.st.Access.Get(ctx, token.OpaqueKey(e.dig, raw))
 	if err != nil {
 		t.Fatalf("not stored under the PurposeAccess digest: %v", err)
 	}
@@ -134,7 +134,7 @@ func TestMintOpaque(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored2, err := e.st.Access.Get(ctx, e.dig.Digest(secret.PurposeAccess, raw2))
+	stored2, err := e.st.Access.Get(ctx, token.OpaqueKey(e.dig, raw2))
 	if err != nil || raw2 == raw || stored2.ID == stored.ID {
 		t.Errorf("second token %q (ID %v, %v) repeats the first", raw2, stored2, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/valetauth/valet/internal/secret"
 	"github.com/valetauth/valet/internal/token"
 )
 
@@ -138,13 +137,13 @@ func TestImplicitOpaqueToken(t *testing.T) {
 	r := b.authorize(implicitReq("impl-opaque", "https://opaque.example/cb", "scope", "profile"))
 	f := assertImplicit(t, r, http.StatusFound, "https://opaque.example/cb", "st-1")
 	raw := f.Get("access_token")
-	if !strings.HasPrefix(raw, "at_") || len(raw) != len("at_")+43 {
+	if !strings.HasPrefix(raw, "at_") || len(raw) != len("at_")+8+43 {
 		t.Fatalf("access_token %q is not an opaque at_ token", raw)
 	}
 	if _, err := e.tokens.ParseAccess(raw); err == nil {
 		t.Error("an opaque token parses as a JWT")
 	}
-	stored, err := e.st.Access.Get(context.Background(), e.dig.Digest(secret.PurposeAccess, raw))
+	stored, err := e.st.Access.Get(context.Background(), token.OpaqueKey(e.dig, raw))
 	if err != nil {
 		t.Fatalf("the token in the fragment is not stored under its digest: %v", err)
 	}
