@@ -47,6 +47,8 @@ type DB struct {
 	accessQ *accessBatcher
 	// ckpt checkpoints SQLite's WAL off the write path; nil on PostgreSQL.
 	ckpt *checkpointer
+	// deny is SQLite's in-memory copy of the deny-list; nil on PostgreSQL.
+	deny *denyMirror
 }
 
 // Open connects to the database named by url and checks that it answers:
@@ -84,6 +86,9 @@ func (db *DB) Close() error {
 		db.accessQ.close()
 	}
 	var errs []error
+	if db.deny != nil {
+		db.deny.close()
+	}
 	if db.ckpt != nil {
 		errs = append(errs, db.ckpt.close())
 	}

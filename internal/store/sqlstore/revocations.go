@@ -9,10 +9,16 @@ import (
 type revocations struct{ db *DB }
 
 func (s *revocations) Add(ctx context.Context, id string, expiresAt time.Time) error {
-	_, err := s.db.exec(ctx, s.db.ws, `INSERT INTO revocations (id, expires_at) VALUES (?, ?)
+	write := func() error {
+		_, err := s.db.exec(ctx, s.db.ws, `INSERT INTO revocations (id, expires_at) VALUES (?, ?)
 		ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
 		WHERE revocations.expires_at < excluded.expires_at`, id, micros(expiresAt))
-	return wrap("add revocation", err)
+		return wrap("add revocation", err)
+	}
+	if s.db.deny != nil {
+		return s.db.deny.add(id, expiresAt.UnixMicro(), write)
+	}
+	return write()
 }
 
 // AnyRevoked looks up the ids in one query; entries past their expiry still
@@ -20,6 +26,9 @@ func (s *revocations) Add(ctx context.Context, id string, expiresAt time.Time) e
 func (s *revocations) AnyRevoked(ctx context.Context, ids ...string) (bool, error) {
 	if len(ids) == 0 {
 		return false, nil
+	}
+	if s.db.deny != nil {
+		return s.db.deny.revoked(ctx, ids)
 	}
 	args := make([]any, len(ids))
 	for i, id := range ids {
@@ -32,6 +41,12 @@ func (s *revocations) AnyRevoked(ctx context.Context, ids ...string) (bool, erro
 }
 
 func (s *revocations) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
-	return s.db.deleteInBatches(ctx, "delete expired revocations",
-		`DELETE FROM revocations WHERE id IN (SELECT id FROM revocations WHERE expires_at <= ? LIMIT ?)`, micros(now))
+	del := func() (int, error) {
+		return s.db.deleteInBatches(ctx, "delete expired revocations",
+			`DELETE FROM revocations WHERE id IN (SELECT id FROM revocations WHERE expires_at <= ? LIMIT ?)`, micros(now))
+	}
+	if s.db.deny != nil {
+		return s.db.deny.deleted(ctx, del)
+	}
+	return del()
 }

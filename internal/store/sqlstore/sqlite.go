@@ -12,6 +12,7 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // sqlitePragmas are set on every connection, through the DSN, so that a
@@ -64,7 +65,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	w.SetConnMaxIdleTime(0)
 	// The first connection creates the file and switches it to WAL before any
 	// reader opens it.
-	if err := w.PingContext(ctx); err != nil {
+	if err := pingSQLite(ctx, w); err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("cannot open SQLite database %s: %w; check the path (--db / VALET_DB): its directory must exist and be writable", path, err)
 	}
@@ -88,6 +89,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		rs: newStmtCache(r, true), ws: newStmtCache(w, true)}
 	db.accessQ = newAccessBatcher(db)
 	db.ckpt = newCheckpointer(ck, checkpointEvery)
+	db.deny = newDenyMirror(db, time.Second)
 	return db, nil
 }
 
@@ -148,4 +150,23 @@ func (c *checkpointer) close() error {
 	c.stopOnce.Do(func() { close(c.stop) })
 	<-c.done
 	return c.db.Close()
+}
+
+// pingSQLite opens the first write connection. Switching a new file to WAL
+// takes an exclusive lock, and SQLite answers SQLITE_BUSY at once, without
+// its busy handler, to a connection that loses that race: nodes (or tests)
+// starting together on a new file retry for a few seconds instead.
+func pingSQLite(ctx context.Context, w *sql.DB) error {
+	var err error
+	for attempt := 0; attempt < 100; attempt++ {
+		if err = w.PingContext(ctx); err == nil || sqliteCode(err)&0xff != sqlite3.SQLITE_BUSY {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(10+attempt%10*5) * time.Millisecond):
+		}
+	}
+	return err
 }
