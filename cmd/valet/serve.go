@@ -111,7 +111,11 @@ func openDB(ctx context.Context, c *config) (*sqlstore.DB, error) {
 // serve runs Valet until ctx ends, then finishes in-flight requests and
 // returns nil. ready, when not nil, receives the two listeners' addresses.
 func serve(ctx context.Context, c config, logOut io.Writer, ready func(public, admin net.Addr)) error {
-	log := newLogger(&c, logOut)
+	// One access-log line per request: under load the sink writes many in
+	// one system call. Closed last, so every line is out when serve returns.
+	sink := newLogSink(logOut)
+	defer sink.Close()
+	log := newLogger(&c, sink)
 	secretKey, adminToken, generated, err := dataFiles(&c)
 	if err != nil {
 		return err
