@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"runtime"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sqlite3 "modernc.org/sqlite/lib"
@@ -18,7 +20,31 @@ type access struct{ db *DB }
 
 const accessColumns = "digest, id, grant_id, client_id, subject, scopes, audience, auth_time, created_at, expires_at"
 
-const insertAccess = `INSERT INTO access_tokens (` + accessColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const insertAccess = `INSERT INTO access_tokens (` + accessColumns + `) VALUES ` + accessRow
+
+const accessRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// accessChunkMax is the most rows one INSERT of the accessBatcher carries;
+// a larger batch is written in several. 32 rows are 320 host parameters,
+// far below SQLite's limit of 32766, and the INSERTs of 2 to 32 rows, each
+// prepared when a batch of its size first comes, are 31 statements of the
+// write connection's stmtCache.
+const accessChunkMax = 32
+
+// accessChunksMax bounds the chunks of a batch. A larger batch, met only
+// when the writer has fallen well behind, is written as before, one INSERT a
+// row in one transaction: one commit then cost less than a commit a chunk
+// (from about 100 rows on; 30% less at 256).
+const accessChunksMax = 3
+
+// insertAccessRows[n] inserts n access tokens; insertAccessRows[1] is
+// insertAccess.
+var insertAccessRows = func() (q [accessChunkMax + 1]string) {
+	for n := 1; n <= accessChunkMax; n++ {
+		q[n] = `INSERT INTO access_tokens (` + accessColumns + `) VALUES ` + strings.Repeat(accessRow+", ", n-1) + accessRow
+	}
+	return q
+}()
 
 const opCreateAccess = "create access token"
 
@@ -65,18 +91,23 @@ var errClosed = errors.New("the database is closed")
 // client-credentials grant writes. Opaque tokens are issued one INSERT each,
 // and on the single write connection every INSERT was its own commit. One
 // goroutine, run, takes the first queued insert, then every other one
-// already waiting (up to accessBatchMax), and writes them in one
-// transaction. Nothing waits to fill a batch: a batch holds only what queued
-// while the previous one was written, so a lone insert goes straight in.
+// already waiting (up to accessBatchMax), and writes them with as few
+// statements as it can: one INSERT of up to accessChunkMax rows, each its
+// own transaction (see insertRows), or, past accessChunksMax of those, in
+// one transaction. Nothing waits to fill a batch: a batch
+// holds only what queued while the previous one was written, so a lone
+// insert goes straight in.
 //
-// In SQLite a statement that fails on a constraint is undone alone and the
-// transaction goes on, so one row's foreign-key violation (its client was
-// deleted) or duplicate digest is that caller's error, mapped by wrap as
-// Create always did, and the other rows commit. Any other error of a row,
-// after which SQLite may have rolled the whole transaction back, is that
-// row's error too, and the rest of the batch is written again in a new
-// transaction. A failed BEGIN or COMMIT is the error of every row it
-// carried.
+// A multi-row INSERT that fails names no row, and writes none: its rows are
+// then written in one transaction, one INSERT each (writeTx). There, a
+// statement that fails on a constraint is undone alone and the transaction
+// goes on, so one row's foreign-key violation (its client was deleted) or
+// duplicate digest (in the table or earlier in the batch) is that caller's
+// error, mapped by wrap as Create always did, and the other rows commit. Any
+// other error of a row, after which SQLite may have rolled the whole
+// transaction back, is that row's error too, and the rest is written again
+// in a new transaction. A failed BEGIN or COMMIT is the error of every row
+// it carried.
 type accessBatcher struct {
 	db *DB
 	// reqs is unbuffered: a request is either received by run, which always
@@ -85,6 +116,15 @@ type accessBatcher struct {
 	stop     chan struct{} // closed by close
 	done     chan struct{} // closed when run returns
 	stopOnce sync.Once
+	// args holds the arguments of one multi-row INSERT; only the goroutine
+	// writing a batch uses it.
+	args []any
+	// stmtsRun counts the INSERTs of batches run, for the tests.
+	stmtsRun atomic.Int64
+	// chunkRows, when set, lowers the most rows of one INSERT from
+	// accessChunkMax, for tests and benchmarks; 1 writes a batch one INSERT
+	// a row, in one transaction, the former path.
+	chunkRows int
 }
 
 type accessReq struct {
@@ -188,8 +228,44 @@ func (b *accessBatcher) write(batch []*accessReq) {
 		r.res <- wrap(opCreateAccess, err)
 		return
 	}
-	for len(live) > 0 {
-		live = b.writeTx(live)
+	// Each chunk of the batch is one multi-row INSERT, its own transaction.
+	// One that fails has written nothing; its rows, and after an error that
+	// is not a constraint's all the rows not yet written, go in one
+	// transaction, one INSERT each, as before, so that each gets its own
+	// error and the others commit.
+	most := accessChunkMax
+	if b.chunkRows > 0 {
+		most = min(most, b.chunkRows)
+	}
+	var slow []*accessReq
+	rest := live
+	if len(live) > accessChunksMax*most {
+		slow, rest = live, nil
+	}
+	for len(rest) > 0 {
+		chunk := rest[:min(len(rest), most)]
+		rest = rest[len(chunk):]
+		if len(chunk) == 1 {
+			slow = append(slow, chunk...)
+			continue
+		}
+		if err := b.insertRows(chunk); err != nil {
+			slow = append(slow, chunk...)
+			if !isConstraint(err) {
+				// A lasting failure (a full disk, another process holding
+				// the write lock past busy_timeout) is met once more, not
+				// once a chunk.
+				slow = append(slow, rest...)
+				break
+			}
+			continue
+		}
+		for _, r := range chunk {
+			r.res <- nil
+		}
+	}
+	for len(slow) > 0 {
+		slow = b.writeTx(slow)
 	}
 }
 
@@ -225,11 +301,12 @@ func (b *accessBatcher) writeTx(rows []*accessReq) (again []*accessReq) {
 	}
 	var stored []*accessReq
 	for i, r := range rows {
+		b.stmtsRun.Add(1)
 		_, err := stmt.ExecContext(ctx, r.args...)
 		switch {
 		case err == nil:
 			stored = append(stored, r)
-		case sqliteCode(err)&0xff == sqlite3.SQLITE_CONSTRAINT:
+		case isConstraint(err):
 			// Undone alone; the transaction goes on.
 			answer([]*accessReq{r}, err)
 		default:
@@ -246,4 +323,28 @@ func (b *accessBatcher) writeTx(rows []*accessReq) (again []*accessReq) {
 	}
 	answer(stored, tx.Commit())
 	return nil
+}
+
+// insertRows inserts rows, 2 to accessChunkMax of them, in one INSERT,
+// outside any transaction. In a transaction, an INSERT of several rows
+// keeps a statement journal, a copy of every page it changes, to undo
+// itself alone if a row fails; past 64 KiB SQLite spills it to a temporary
+// file, and that cost more than the statements saved. On its own, the
+// INSERT is undone with its transaction, so it needs none.
+func (b *accessBatcher) insertRows(rows []*accessReq) error {
+	b.args = b.args[:0]
+	for _, r := range rows {
+		b.args = append(b.args, r.args...)
+	}
+	defer clear(b.args) // let the tokens go
+	b.stmtsRun.Add(1)
+	// The batch is not any one caller's.
+	_, err := b.db.exec(context.Background(), b.db.ws, insertAccessRows[len(rows)], b.args...)
+	return err
+}
+
+// isConstraint reports a SQLite constraint violation, of any extended code:
+// the statement is undone alone.
+func isConstraint(err error) bool {
+	return sqliteCode(err)&0xff == sqlite3.SQLITE_CONSTRAINT
 }
