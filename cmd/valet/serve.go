@@ -80,6 +80,15 @@ func newLogger(c *config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// accessLog writes the line per request to w in the configured format, or
+// is nil (no access lines) when the level is above info.
+func accessLog(c *config, w io.Writer) *server.AccessLog {
+	if level, _ := parseLevel(c.LogLevel); level > slog.LevelInfo {
+		return nil
+	}
+	return &server.AccessLog{W: w, JSON: c.LogFormat == "json"}
+}
+
 // openDB opens and migrates the configured database, creating the data
 // directory for the default SQLite file.
 func openDB(ctx context.Context, c *config) (*sqlstore.DB, error) {
@@ -166,7 +175,7 @@ func serve(ctx context.Context, c config, logOut io.Writer, ready func(public, a
 
 	public, admin := server.New(server.Options{
 		Issuer: c.Issuer, Store: st, Keys: ring, Digester: secret.NewDigester(secretKey),
-		AdminToken: adminToken, Log: log, Now: time.Now,
+		AdminToken: adminToken, Log: log, AccessLog: accessLog(&c, sink), Now: time.Now,
 		AccessTTL: c.duration(c.AccessTokenTTL), RefreshTTL: c.duration(c.RefreshTokenTTL),
 		SessionTTL: c.duration(c.SessionTTL), ScopeDescriptions: c.Scopes,
 		Audience: c.Audience, LegacyGrantsOff: c.LegacyGrants == "off",

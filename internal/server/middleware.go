@@ -15,7 +15,7 @@ import (
 // line per request. The log line names the method, the path (never the query,
 // which carries codes, state and tokens), the status and the duration; no
 // header or body is ever logged.
-func withDefaults(h http.Handler, log *slog.Logger) http.Handler {
+func withDefaults(h http.Handler, log *slog.Logger, access *AccessLog) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
@@ -32,6 +32,10 @@ func withDefaults(h http.Handler, log *slog.Logger) http.Handler {
 				if !rec.wrote {
 					oauth.WriteJSON(rec, oauth.Internal(fmt.Errorf("panic: %v", p)))
 				}
+			}
+			if access != nil {
+				access.write(time.Now(), reqID, r.Method, r.URL.Path, rec.status(), time.Since(start))
+				return
 			}
 			// LogAttrs: typed attributes, no boxing into []any on every request.
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", reqID),

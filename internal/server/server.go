@@ -30,7 +30,10 @@ type Options struct {
 	Digester   *secret.Digester
 	AdminToken string
 	Log        *slog.Logger
-	Now        func() time.Time
+	// AccessLog, when set, writes the line per request itself, in the
+	// format of Log's handler, instead of through Log.
+	AccessLog *AccessLog
+	Now       func() time.Time
 
 	// Lifetimes; zero means each package's default (code 60 s, session 24 h,
 	// access token 10 min, refresh token 30 days).
@@ -126,7 +129,7 @@ func New(o Options) (public, adminHandler http.Handler) {
 	adm.HandleFunc("GET /healthz", healthz)
 	adm.Handle("GET /readyz", readyz(st.Ping))
 
-	return withDefaults(pub, o.Log), withDefaults(adm, o.Log)
+	return withDefaults(pub, o.Log, o.AccessLog), withDefaults(adm, o.Log, o.AccessLog)
 }
 
 func orDefault(d, def time.Duration) time.Duration {
