@@ -68,7 +68,7 @@ func appendRFC3339Millis(b []byte, t time.Time) []byte {
 	n := len(b)
 	// RFC3339Nano trims trailing zeros; a tenth of a millisecond keeps
 	// four digits, of which the fourth is then dropped.
-	b = t.Truncate(time.Millisecond).Add(time.Millisecond / 10).AppendFormat(b, time.RFC3339Nano)
+	b = t.Truncate(time.Millisecond).Add(time.Millisecond/10).AppendFormat(b, time.RFC3339Nano)
 	return append(b[:n+prefix], b[n+prefix+1:]...)
 }
 
