@@ -239,6 +239,17 @@ func newHTTPServer(h http.Handler, errLog *stdlog.Logger) *http.Server {
 	}
 }
 
+// expirers are the DeleteExpired of every table whose rows expire, by
+// table name.
+func expirers(st valet.Store) map[string]func(context.Context, time.Time) (int, error) {
+	return map[string]func(context.Context, time.Time) (int, error){
+		"sessions": st.Sessions.DeleteExpired, "codes": st.Codes.DeleteExpired,
+		"refresh_tokens": st.Refresh.DeleteExpired, "access_tokens": st.Access.DeleteExpired,
+		"revocations": st.Revocations.DeleteExpired, "replays": st.Replays.DeleteExpired,
+		"signing_keys": st.Keys.DeleteExpired,
+	}
+}
+
 // janitor deletes expired rows every interval, in the bounded batches the
 // store uses, so that tables stop growing.
 func janitor(ctx context.Context, st valet.Store, log *slog.Logger, interval time.Duration) {
@@ -251,11 +262,7 @@ func janitor(ctx context.Context, st valet.Store, log *slog.Logger, interval tim
 		case <-t.C:
 		}
 		now := time.Now()
-		for name, del := range map[string]func(context.Context, time.Time) (int, error){
-			"sessions": st.Sessions.DeleteExpired, "codes": st.Codes.DeleteExpired,
-			"refresh_tokens": st.Refresh.DeleteExpired, "revocations": st.Revocations.DeleteExpired, "replays": st.Replays.DeleteExpired,
-			"signing_keys": st.Keys.DeleteExpired,
-		} {
+		for name, del := range expirers(st) {
 			n, err := del(ctx, now)
 			if err != nil {
 				if ctx.Err() == nil {
