@@ -41,10 +41,9 @@ func newLogSink(out io.Writer) *logSink {
 func (s *logSink) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	if s.closed {
-		s.wmu.Lock()
-		s.mu.Unlock()
-		_, _ = s.out.Write(p)
-		s.wmu.Unlock()
+		// Behind whatever is still queued, so lines keep their order.
+		s.pending = append(s.pending, p...)
+		s.flushLocked()
 		return len(p), nil
 	}
 	s.pending = append(s.pending, p...)

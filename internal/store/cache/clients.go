@@ -38,6 +38,8 @@ type Clients struct {
 	// before a change finishes after it may hold the old registration; it
 	// is returned to its caller (who asked before the change) but not kept.
 	gen uint64
+	// sweepIn counts inserts down to the next scan for expired entries.
+	sweepIn int
 }
 
 type entry struct {
@@ -73,24 +75,28 @@ func (s *Clients) Get(ctx context.Context, id string) (*valet.Client, error) {
 		if _, present := s.m[id]; !present && len(s.m) >= s.max() {
 			s.evict(now)
 		}
+		s.sweepIn--
 		s.m[id] = entry{c: c.Clone(), until: now.Add(s.TTL)}
 	}
 	s.mu.Unlock()
 	return c, nil
 }
 
-// evict makes room for one entry: the expired ones go first, then, if none
-// had expired, an arbitrary one. Called with mu held, only when the map is
-// full, so its scan is paid once per MaxEntries inserts at worst when
-// entries expire, and the arbitrary pick costs O(1).
+// evict makes room for one entry, with mu held and the map full: the
+// expired entries go, in a scan run at most once per MaxEntries inserts,
+// and if that freed nothing (or it is not yet time for a scan) an
+// arbitrary entry goes, at O(1).
 func (s *Clients) evict(now time.Time) {
-	for id, e := range s.m {
-		if !now.Before(e.until) {
-			delete(s.m, id)
+	if s.sweepIn <= 0 {
+		s.sweepIn = s.max()
+		for id, e := range s.m {
+			if !now.Before(e.until) {
+				delete(s.m, id)
+			}
 		}
-	}
-	if len(s.m) < s.max() {
-		return
+		if len(s.m) < s.max() {
+			return
+		}
 	}
 	for id := range s.m {
 		delete(s.m, id)

@@ -241,11 +241,19 @@ func TestTheBoundHolds(t *testing.T) {
 			t.Fatalf("after %d clients the cache holds %d, more than its bound 8", i+1, s.Len())
 		}
 	}
-	// Expired entries go before live ones.
+	// Expired entries go before live ones: within MaxEntries inserts a scan
+	// has dropped every entry read before the TTL passed.
 	clk.add(2 * time.Hour)
-	mustGet(t, s, "0")
-	if s.Len() != 1 {
-		t.Fatalf("after the TTL a full cache kept %d entries on insert, want only the new one", s.Len())
+	for i := 100; i < 109; i++ {
+		f.m[fmt.Sprint(i)] = valet.Client{ID: fmt.Sprint(i)}
+		mustGet(t, s, fmt.Sprint(i))
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for id, e := range s.m {
+		if !clk.now().Before(e.until) {
+			t.Errorf("expired entry %s still held after MaxEntries inserts", id)
+		}
 	}
 }
 

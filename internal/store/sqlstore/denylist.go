@@ -73,7 +73,7 @@ func (m *denyMirror) add(id string, expires int64, write func() error) error {
 		return err
 	}
 	m.mu.Lock()
-	if m.loaded && m.ids[id] < expires {
+	if old, ok := m.ids[id]; m.loaded && (!ok || old < expires) {
 		m.ids[id] = expires // the table keeps the later expiry too
 	}
 	m.mu.Unlock()
@@ -94,10 +94,18 @@ func (m *denyMirror) deleted(ctx context.Context, del func() (int, error)) (int,
 	return n, err
 }
 
-// reload replaces the copy with the table.
+// reload loads the copy, unless another caller did while this one waited:
+// after a deletion every lookup waiting at that moment would otherwise
+// read the whole table in turn.
 func (m *denyMirror) reload(ctx context.Context) error {
 	m.change.Lock()
 	defer m.change.Unlock()
+	m.mu.RLock()
+	loaded := m.loaded
+	m.mu.RUnlock()
+	if loaded {
+		return nil
+	}
 	return m.reloadLocked(ctx)
 }
 
