@@ -51,7 +51,7 @@ const (
 	mailAPI  = "mail-api"
 )
 
-func newLiveValet(t *testing.T) *liveValet {
+func newLiveValet(t *testing.T, opts ...func(*server.Options)) *liveValet {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "valet.db"))
@@ -83,10 +83,14 @@ func newLiveValet(t *testing.T) *liveValet {
 		public.ServeHTTP(w, r)
 	}))
 	t.Cleanup(lv.srv.Close)
-	public, _ = server.New(server.Options{
+	o := server.Options{
 		Issuer: lv.srv.URL, Store: st, Keys: ring, Digester: digester,
 		AdminToken: "test-admin-token-test-admin-token", Log: slog.New(slog.DiscardHandler), Now: clk.Now,
-	})
+	}
+	for _, edit := range opts {
+		edit(&o)
+	}
+	public, _ = server.New(o)
 
 	for _, c := range []*valet.Client{
 		{ID: ffJWT, Name: "FriendFinder", GrantTypes: []string{valet.GrantClientCredentials},
@@ -358,4 +362,30 @@ func kidOf(t *testing.T, raw string) string {
 	var h struct{ Kid string }
 	json.Unmarshal(hb, &h)
 	return h.Kid
+}
+
+// TestLiveRS256 runs Valet with RS256 access tokens, which RFC 9068 §4
+// requires servers to support: a resource server that accepts RS256 takes
+// them, one left at the ES256 default refuses them, and introspection
+// vouches for them too.
+func TestLiveRS256(t *testing.T) {
+	lv := newLiveValet(t, func(o *server.Options) { o.AccessAlg = "RS256" })
+	tok := lv.token(t, ffJWT, audience, "contacts.read")
+	header, _, _ := strings.Cut(tok, ".")
+	if b, _ := base64.RawURLEncoding.DecodeString(header); !strings.Contains(string(b), `"alg":"RS256"`) {
+		t.Fatalf("access token header %s, want alg RS256", b)
+	}
+	rs256, _ := lv.mail(t, func(c *bearer.Config) { c.Algorithms = []string{"RS256"} })
+	if status, _, body := get(t, rs256, tok); status != http.StatusOK || !strings.Contains(body, ffJWT) {
+		t.Fatalf("RS256 resource server: %d %s", status, body)
+	}
+	es256, _ := lv.mail(t)
+	if status, _, _ := get(t, es256, tok); status != http.StatusUnauthorized {
+		t.Fatalf("a resource server accepting only ES256 answered %d to an RS256 token", status)
+	}
+	byIntrospection, _ := lv.mail(t, func(c *bearer.Config) { c.Algorithms, c.IntrospectJWTs = []string{"RS256"}, true })
+	before := lv.hitsOf("/introspect")
+	if status, _, body := get(t, byIntrospection, tok); status != http.StatusOK || lv.hitsOf("/introspect") == before {
+		t.Fatalf("introspection of an RS256 token: %d %s (introspect calls %d -> %d)", status, body, before, lv.hitsOf("/introspect"))
+	}
 }

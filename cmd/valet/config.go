@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +45,9 @@ type config struct {
 	// whole server (VALET_LEGACY_GRANTS, --legacy-grants): "on" lets clients
 	// that registered them use them; "off" refuses them for everyone.
 	LegacyGrants string `yaml:"legacy_grants"`
+	// AccessTokenAlg signs JWT access tokens: ES256 (the default) or RS256
+	// (VALET_ACCESS_TOKEN_ALG).
+	AccessTokenAlg string `yaml:"access_token_alg"`
 	// Lifetimes, as Go durations ("10m", "720h").
 	AccessTokenTTL  string `yaml:"access_token_ttl"`  // VALET_ACCESS_TOKEN_TTL
 	IDTokenTTL      string `yaml:"id_token_ttl"`      // VALET_ID_TOKEN_TTL
@@ -90,6 +94,7 @@ func defaultConfig() config {
 		SessionTTL:      "24h",
 		KeyRotation:     "720h",
 		ClientCacheTTL:  "2s",
+		AccessTokenAlg:  "ES256",
 	}
 }
 
@@ -116,6 +121,7 @@ var settings = []setting{
 	{"", "VALET_REFRESH_TOKEN_TTL", func(c *config) *string { return &c.RefreshTokenTTL }},
 	{"", "VALET_SESSION_TTL", func(c *config) *string { return &c.SessionTTL }},
 	{"", "VALET_KEY_ROTATION", func(c *config) *string { return &c.KeyRotation }},
+	{"", "VALET_ACCESS_TOKEN_ALG", func(c *config) *string { return &c.AccessTokenAlg }},
 	{"", "VALET_CLIENT_CACHE_TTL", func(c *config) *string { return &c.ClientCacheTTL }},
 	{"", "VALET_OUTBOUND_ALLOW_CIDRS", func(c *config) *string { return &c.OutboundAllowCIDRs }},
 }
@@ -171,7 +177,7 @@ func readYAML(path string, c *config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config file %s: %v (known keys: issuer, addr, admin_addr, data, db, secret, admin_token, log_format, log_level, audience, legacy_grants, access_token_ttl, refresh_token_ttl, session_ttl, key_rotation, client_cache_ttl, outbound_allow_cidrs, id_token_ttl, scopes, custom_claims)", path, err)
+		return fmt.Errorf("config file %s: %v (known keys: issuer, addr, admin_addr, data, db, secret, admin_token, log_format, log_level, audience, legacy_grants, access_token_alg, access_token_ttl, refresh_token_ttl, session_ttl, key_rotation, client_cache_ttl, outbound_allow_cidrs, id_token_ttl, scopes, custom_claims)", path, err)
 	}
 	return nil
 }
@@ -216,6 +222,9 @@ func (c *config) validate() error {
 	}
 	if c.Audience != "" && valet.ValidateResource(c.Audience) != nil {
 		add("audience %q: want an absolute URI without a fragment, such as https://api.example.com", c.Audience)
+	}
+	if !slices.Contains(token.AccessAlgs, c.AccessTokenAlg) {
+		add("access_token_alg (VALET_ACCESS_TOKEN_ALG) %q: want %s", c.AccessTokenAlg, strings.Join(token.AccessAlgs, " or "))
 	}
 	if c.LegacyGrants != "on" && c.LegacyGrants != "off" {
 		add("legacy-grants %q: want on or off", c.LegacyGrants)

@@ -89,6 +89,7 @@ func TestConfigErrorsSayWhatToFix(t *testing.T) {
 		{"key rotation too often", map[string]string{"VALET_KEY_ROTATION": "1h"}, nil, "from 24h"},
 		{"access token ttl too long", map[string]string{"VALET_ACCESS_TOKEN_TTL": "48h"}, nil, "access_token_ttl"},
 		{"legacy grants typo", nil, []string{"--legacy-grants", "no"}, "on or off"},
+		{"access token alg", map[string]string{"VALET_ACCESS_TOKEN_ALG": "HS256"}, nil, "ES256 or RS256"},
 		{"client cache too long", map[string]string{"VALET_CLIENT_CACHE_TTL": "5m"}, nil, "client_cache_ttl"},
 		{"client cache negative", map[string]string{"VALET_CLIENT_CACHE_TTL": "-1s"}, nil, "client_cache_ttl"},
 		{"outbound cidr", map[string]string{"VALET_OUTBOUND_ALLOW_CIDRS": "10.0.0.0/33"}, nil, "CIDR"},

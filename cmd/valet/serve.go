@@ -178,7 +178,7 @@ func serve(ctx context.Context, c config, logOut io.Writer, ready func(public, a
 		AdminToken: adminToken, Log: log, AccessLog: accessLog(&c, sink), Now: time.Now,
 		AccessTTL: c.duration(c.AccessTokenTTL), RefreshTTL: c.duration(c.RefreshTokenTTL),
 		SessionTTL: c.duration(c.SessionTTL), ScopeDescriptions: c.Scopes,
-		Audience: c.Audience, LegacyGrantsOff: c.LegacyGrants == "off",
+		Audience: c.Audience, AccessAlg: c.AccessTokenAlg, LegacyGrantsOff: c.LegacyGrants == "off",
 		IDTokenTTL: c.duration(c.IDTokenTTL), CustomClaims: c.CustomClaims, Backchannel: backchannel,
 	})
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)

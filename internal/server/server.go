@@ -45,6 +45,9 @@ type Options struct {
 	AccountLimiter *throttle.Limiter
 	// Audience is the default "aud" of access tokens; the issuer when empty.
 	Audience string
+	// AccessAlg signs JWT access tokens: "ES256" (the default when empty)
+	// or "RS256".
+	AccessAlg string
 	// LegacyGrantsOff refuses the implicit and password grants server-wide
 	// (RFC 9700 §2.1.2, §2.4), even for clients that registered them.
 	LegacyGrantsOff bool
@@ -63,7 +66,8 @@ type Options struct {
 // handler (the admin API, served on its own listener).
 func New(o Options) (public, adminHandler http.Handler) {
 	st := o.Store
-	tokens := &token.Issuer{URL: o.Issuer, Keys: o.Keys, AccessTTL: orDefault(o.AccessTTL, 10*time.Minute), Now: o.Now}
+	tokens := &token.Issuer{URL: o.Issuer, Keys: o.Keys, AccessTTL: orDefault(o.AccessTTL, 10*time.Minute),
+		AccessAlg: o.AccessAlg, Now: o.Now}
 	minter := &token.Minter{Issuer: tokens, Access: st.Access, Digester: o.Digester}
 	introspector := &token.Introspector{Issuer: tokens, Access: st.Access, Refresh: st.Refresh,
 		Revocations: st.Revocations, Consents: st.Consents, Clients: st.Clients, Digester: o.Digester, Now: o.Now}

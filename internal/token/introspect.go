@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -178,7 +179,7 @@ func (i *Introspector) cachedJWT(raw string) (AccessClaims, bool) {
 		return AccessClaims{}, false
 	}
 	key, published := i.Issuer.Keys.PublicKey(kid)
-	if !published || key.Algorithm != AccessAlg || !sameKey(key.Key, verifiedBy) || !c.validAt(i.Issuer.Now()) {
+	if !published || !slices.Contains(AccessAlgs, key.Algorithm) || !sameKey(key.Key, verifiedBy) || !c.validAt(i.Issuer.Now()) {
 		cache.remove(raw)
 		return AccessClaims{}, false
 	}
