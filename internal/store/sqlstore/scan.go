@@ -43,8 +43,46 @@ func (d timeDest) Scan(src any) error {
 // list is the stored form of a string list: JSON, so that nil ("null") and
 // empty ("[]") stay distinct.
 func list(s []string) string {
-	b, _ := json.Marshal(s) // a []string always marshals
-	return string(b)
+	if s == nil {
+		return "null"
+	}
+	// Scopes, audiences and grant types are plain ASCII: written directly,
+	// they skip encoding/json's reflection (two of them on every opaque
+	// token). Anything else goes through encoding/json, which escapes it.
+	n := 2
+	for _, v := range s {
+		if !plainJSON(v) {
+			b, _ := json.Marshal(s) // a []string always marshals
+			return string(b)
+		}
+		n += len(v) + 3
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteByte('[')
+	for i, v := range s {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		b.WriteString(v)
+		b.WriteByte('"')
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// plainJSON reports whether encoding/json writes s between quotes as it is:
+// printable ASCII other than the quote, the backslash and the characters it
+// escapes for HTML (<, >, &).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // listDest scans a list column back into a []string.
