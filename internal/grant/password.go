@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/valetauth/valet"
@@ -132,7 +131,7 @@ func (g *Password) check(ctx context.Context, username, password string) (*valet
 		// Unthrottled password guessing is worse than no password grant.
 		return nil, oauth.Internal(errors.New("grant: the password grant has no Limiter"))
 	}
-	attempt, wait := g.Limiter.Begin(accountKey(username))
+	attempt, wait := g.Limiter.Begin(throttle.AccountKey(username))
 	if attempt == nil {
 		g.log().WarnContext(ctx, "token: password grant throttled", "wait", wait)
 		return nil, throttled(wait)
@@ -189,16 +188,6 @@ func (g *Password) recordConsent(ctx context.Context, userID, clientID string, s
 		return unavailable("record consent", err)
 	}
 	return nil
-}
-
-// accountKey is the rate-limit key of a username. It must equal the sign-in
-// page's (web's accountKey), so that the two share one budget per account:
-// case-folded, so "Ana" and "ana" count together, and bounded.
-func accountKey(username string) string {
-	if len(username) > 128 {
-		username = username[:128]
-	}
-	return "user:" + strings.ToLower(username)
 }
 
 func (g *Password) family() family {

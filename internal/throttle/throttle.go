@@ -3,6 +3,7 @@ package throttle
 import (
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -151,4 +152,16 @@ func (l *Limiter) now() time.Time {
 		return l.Now()
 	}
 	return time.Now()
+}
+
+// AccountKey is the key of a username's budget of failed password checks,
+// shared by the sign-in page and the password grant so that both count
+// against one budget per account: case-folded, so that "Ana" and "ana"
+// count together, and bounded, since usernames are at most 64 characters
+// (valet.User.Validate).
+func AccountKey(username string) string {
+	if len(username) > 128 {
+		username = username[:128]
+	}
+	return "user:" + strings.ToLower(username)
 }

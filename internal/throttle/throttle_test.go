@@ -2,6 +2,7 @@ package throttle
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -155,4 +156,14 @@ func TestMisconfiguredPanics(t *testing.T) {
 		}
 	}()
 	(&Limiter{}).Begin("x")
+}
+
+func TestAccountKey(t *testing.T) {
+	if AccountKey("Ana") != AccountKey("ana") {
+		t.Error("the key is case-sensitive: Ana and ana would have two budgets")
+	}
+	long := strings.Repeat("a", 1000)
+	if got := AccountKey(long); len(got) > len("user:")+128 || got != AccountKey(long+"b") {
+		t.Errorf("an overlong username is not bounded: %d bytes", len(got))
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/internal/oauth"
 	"github.com/valetauth/valet/internal/secret"
+	"github.com/valetauth/valet/internal/throttle"
 )
 
 // maxReturnTo bounds return_to: the canonical request of an 8 KiB query,
@@ -106,7 +107,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.tooMany(w, page, wait)
 		return
 	}
-	byUser, wait := h.AccountLimiter.Begin(accountKey(username))
+	byUser, wait := h.AccountLimiter.Begin(throttle.AccountKey(username))
 	if byUser == nil {
 		byAddr.Succeed() // refused before any password was checked
 		h.tooMany(w, page, wait)
@@ -213,16 +214,6 @@ func (h *Handler) aboutRequest(ctx context.Context, returnTo string) (clientName
 		return c.Name, hint
 	}
 	return c.ID, hint
-}
-
-// accountKey is the rate-limit key of a username: case-folded, so that
-// "Ana" and "ana" share a budget, and bounded, since usernames are at most 64
-// characters (valet.User.Validate).
-func accountKey(username string) string {
-	if len(username) > 128 {
-		username = username[:128]
-	}
-	return "user:" + strings.ToLower(username)
 }
 
 // clientAddress is the rate-limit key of the client's address: the peer
