@@ -18,11 +18,6 @@ import (
 // the way, which carry the family ID as grant_id. This file holds what both
 // grants do with a family: mint its tokens and revoke it.
 
-// revocationMargin is added to the access-token lifetime when a family goes
-// on the deny-list: it covers clock skew between nodes and a token minted by
-// a concurrent request just after the revocation.
-const revocationMargin = 5 * time.Minute
-
 // family names the stores and token issuer a grant needs to mint and revoke
 // a family's tokens.
 type family struct {
@@ -47,7 +42,7 @@ type family struct {
 // active refresh token".
 func (f family) revoke(ctx context.Context, familyID string, now time.Time, why string) error {
 	f.log.WarnContext(ctx, "token: grant family revoked", "family_id", familyID, "reason", why)
-	if err := f.revocations.Add(ctx, familyID, now.Add(f.tokens.AccessTTL+revocationMargin)); err != nil {
+	if err := f.revocations.Add(ctx, familyID, now.Add(f.tokens.AccessTTL+token.RevocationMargin)); err != nil {
 		return unavailable("deny-list the grant family", err)
 	}
 	if _, err := f.refresh.RevokeFamily(ctx, familyID, now); err != nil {

@@ -86,7 +86,7 @@ func (h *Handler) serveRevoke(ctx context.Context, w http.ResponseWriter, r *htt
 	// An access token, JWT or opaque: its jti goes on the deny-list until it
 	// would have expired anyway, with a margin for clocks that run behind
 	// (catalogue IR-02c). The rest of its grant lives on.
-	until := time.Unix(t.Expiry, 0).Add(revocationMargin)
+	until := time.Unix(t.Expiry, 0).Add(token.RevocationMargin)
 	if err := h.Revocations.Add(ctx, t.ID, until); err != nil {
 		return unavailable("deny-list the access token", err)
 	}

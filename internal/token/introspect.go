@@ -18,6 +18,11 @@ const (
 	UseRefresh = "refresh_token"
 )
 
+// RevocationMargin is added to an access token's remaining lifetime when it
+// or its grant goes on the deny-list: it covers clock skew between nodes
+// and a token minted by a concurrent request just after the revocation.
+const RevocationMargin = 5 * time.Minute
+
 // RefreshPrefix starts every refresh token (catalogue §3.2).
 const RefreshPrefix = "rt_"
 

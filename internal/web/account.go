@@ -12,6 +12,7 @@ import (
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/internal/oauth"
+	"github.com/valetauth/valet/internal/token"
 )
 
 // The connected-apps page: a signed-in person sees every app they allowed
@@ -170,7 +171,7 @@ func (h *Handler) accountRemove(w http.ResponseWriter, r *http.Request) {
 	// Access tokens carry their family as grant_id: on the deny-list,
 	// introspection answers inactive at once, until the last of them has
 	// expired anyway (as grant/family.go's revoke does).
-	until := now.Add(h.AccessTTL + revocationMargin)
+	until := now.Add(h.AccessTTL + token.RevocationMargin)
 	for _, f := range families {
 		if err := h.Revocations.Add(ctx, f, until); err != nil {
 			h.Log.Error("account: deny-listing a removed app's grant failed; its access tokens live until they expire",
@@ -185,10 +186,6 @@ func (h *Handler) accountRemove(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusSeeOther) // POST/redirect/GET: a reload does not post again
 }
-
-// revocationMargin is added to the access-token lifetime on the deny-list,
-// for clock skew between nodes; grant uses the same margin.
-const revocationMargin = 5 * time.Minute
 
 // initial is the monogram of an app: the first letter of its name.
 func initial(name string) string {
