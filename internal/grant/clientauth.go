@@ -3,9 +3,11 @@ package grant
 import (
 	"context"
 	"errors"
+	"github.com/valetauth/valet/internal/throttle"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/internal/oauth"
@@ -31,8 +33,37 @@ func (h *Handler) client(ctx context.Context, r *http.Request, form url.Values) 
 	if err != nil {
 		return nil, creds, err
 	}
+	if h.ClientAuthLimiter == nil { // a Handler used without Register
+		c, err := h.authenticate(ctx, creds)
+		return c, creds, err
+	}
+	// Catalogue DS-04: failed client authentication is limited per client
+	// ID and source address, so that guessing a client's secret is slow
+	// while the client itself, calling from elsewhere, is not locked out.
+	attempt, wait := h.ClientAuthLimiter.Begin("client:" + loggable(creds.ID) + "@" + throttle.AddressKey(r))
+	if attempt == nil {
+		h.log().WarnContext(ctx, "client authentication throttled", "client_id", loggable(creds.ID))
+		return nil, creds, tooManyRequests(oauth.RateLimited, wait, "too many failed client authentications")
+	}
 	c, err := h.authenticate(ctx, creds)
+	if err != nil && oauth.From(err).Code == oauth.InvalidClient {
+		attempt.Fail()
+	} else {
+		attempt.Succeed() // authenticated, or a storage failure that taught nothing
+	}
 	return c, creds, err
+}
+
+// DefaultClientAuthLimiter is the budget of failed client authentications
+// at /token, /introspect and /revoke when Handler.ClientAuthLimiter is nil:
+// per client ID and source address, 300 failures in a row, then 5 a second.
+// A client secret Valet generates has 256 random bits, so the limit guards
+// secrets set by hand; it is high enough that no client's own concurrency
+// reaches it (an attempt in flight holds one failure in reserve). The
+// counters live in each node's memory: with N nodes the budget is N times
+// this.
+func DefaultClientAuthLimiter(now func() time.Time) *throttle.Limiter {
+	return &throttle.Limiter{Failures: 300, Per: time.Minute, Now: now}
 }
 
 // authenticate finds the client the credentials name and checks them

@@ -7,10 +7,14 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/grant"
 	"github.com/valetauth/valet/internal/oauth"
 	"github.com/valetauth/valet/internal/secret"
+	"github.com/valetauth/valet/internal/store/sqltest"
+	"github.com/valetauth/valet/internal/throttle"
 )
 
 const challenge = `Basic realm="valet"`
@@ -184,4 +188,37 @@ func TestCA05_AuthMethodDowngradeAndClientTypeConfusion(t *testing.T) {
 	// A public client may identify itself with an empty Basic password, as
 	// golang.org/x/oauth2 does.
 	e.wantOK(e.token(codeForm(u), basic("pub1", "")))
+}
+
+// TestDS04_FailedClientAuthentication: after its budget of failures, a
+// client ID from one address gets 429 with Retry-After, at /token and at
+// /introspect alike, even with the right secret; another client is not
+// affected, and the budget comes back with time.
+func TestDS04_FailedClientAuthentication(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	e := newEnvWith(t, sqltest.Backends()[0], func(h *grant.Handler) {
+		h.ClientAuthLimiter = &throttle.Limiter{Failures: 3, Per: time.Minute, Now: clock}
+	})
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	for range 3 {
+		wantInvalidClient(t, e.token(cc, basic("cc1", "wrong")), true)
+	}
+	for _, r := range []*result{
+		e.token(cc, basic("cc1", "wrong")),
+		e.token(cc, e.as("cc1")),
+		e.introspect("x", basic("cc1", "wrong")),
+	} {
+		wantError(t, r, http.StatusTooManyRequests, oauth.RateLimited)
+		if r.header.Get("Retry-After") == "" {
+			t.Errorf("429 without Retry-After: %v", r.header)
+		}
+	}
+	if r := e.token(cc, e.as("cc2")); r.status != http.StatusOK {
+		t.Errorf("another client was throttled: %d %s", r.status, r.raw)
+	}
+	now = now.Add(time.Minute)
+	if r := e.token(cc, e.as("cc1")); r.status != http.StatusOK {
+		t.Errorf("the budget did not come back: %d %s", r.status, r.raw)
+	}
 }

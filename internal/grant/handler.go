@@ -85,6 +85,11 @@ type Handler struct {
 	// calling client. Nil means DefaultIntrospectLimiter's budget.
 	IntrospectLimiter *throttle.Limiter
 
+	// ClientAuthLimiter limits failed client authentication at /token,
+	// /introspect and /revoke, per client ID and source address (catalogue
+	// DS-04). Nil means DefaultClientAuthLimiter's budget.
+	ClientAuthLimiter *throttle.Limiter
+
 	// Realm names the protection space in the Basic challenge of a 401
 	// (RFC 7617 §2); the issuer's host. Empty means oauth.BasicRealm.
 	Realm string
@@ -97,6 +102,9 @@ type Handler struct {
 // reaches the handler and gets the JSON 405 with "Allow: POST" (catalogue
 // pin P2) from oauth.ParseForm rather than the mux's plain-text one.
 func (h *Handler) Register(mux *http.ServeMux) {
+	if h.ClientAuthLimiter == nil {
+		h.ClientAuthLimiter = DefaultClientAuthLimiter(h.Now)
+	}
 	mux.HandleFunc("/token", h.token)
 	if h.Introspector == nil {
 		return

@@ -2,6 +2,8 @@ package throttle
 
 import (
 	"math"
+	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -164,4 +166,19 @@ func AccountKey(username string) string {
 		username = username[:128]
 	}
 	return "user:" + strings.ToLower(username)
+}
+
+// AddressKey is the rate-limit key of a request's source: the peer address
+// of the connection, never X-Forwarded-For, which the client writes. IPv6
+// addresses count per /64, the block one host usually holds.
+func AddressKey(r *http.Request) string {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	a := ap.Addr().Unmap()
+	if a.Is6() {
+		return netip.PrefixFrom(a, 64).Masked().String()
+	}
+	return a.String()
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -102,7 +101,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 
 	// RFC 6749 §10.10 and catalogue DS-04: limit guessing per address and
 	// per account; an attempt in flight counts until it is known to pass.
-	byAddr, wait := h.AddressLimiter.Begin("addr:" + clientAddress(r))
+	byAddr, wait := h.AddressLimiter.Begin("addr:" + throttle.AddressKey(r))
 	if byAddr == nil {
 		h.tooMany(w, page, wait)
 		return
@@ -214,19 +213,4 @@ func (h *Handler) aboutRequest(ctx context.Context, returnTo string) (clientName
 		return c.Name, hint
 	}
 	return c.ID, hint
-}
-
-// clientAddress is the rate-limit key of the client's address: the peer
-// address of the connection, never X-Forwarded-For, which the client
-// writes. IPv6 addresses count per /64, the block one host usually holds.
-func clientAddress(r *http.Request) string {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	a := ap.Addr().Unmap()
-	if a.Is6() {
-		return netip.PrefixFrom(a, 64).Masked().String()
-	}
-	return a.String()
 }
