@@ -150,24 +150,8 @@ func (i *Introspector) jwt(ctx context.Context, raw string) (*Introspection, err
 			cache.put(raw, parsed, key.KeyID, key.Key, i.Issuer.Now())
 		}
 	}
-	t := &Introspection{
-		Active:    true,
-		Scope:     c.Scope,
-		ClientID:  c.ClientID,
-		TokenType: "Bearer",
-		Expiry:    c.Expiry,
-		IssuedAt:  c.IssuedAt,
-		NotBefore: c.NotBefore,
-		Subject:   c.Subject,
-		Audience:  c.Audience,
-		Issuer:    c.Issuer,
-		ID:        c.ID,
-		TokenUse:  UseAccess,
-		GrantID:   c.GrantID,
-		AuthTime:  c.AuthTime,
-	}
 	// The token verified and is in time; what is left is the deny-list.
-	return i.denyListed(ctx, t, c.ID, c.GrantID)
+	return i.describeAccess(ctx, c, true)
 }
 
 // cachedJWT returns the claims of raw if ParseAccess accepted it before and
@@ -250,7 +234,7 @@ func (i *Introspector) opaque(ctx context.Context, raw string) (*Introspection, 
 		}
 		// The store may still hold an expired token (AccessTokenStore.Get).
 		if !i.now().Before(a.ExpiresAt) {
-			return i.describeOpaque(ctx, c, false)
+			return i.describeAccess(ctx, c, false)
 		}
 		// Minter stores whole seconds; an expiry with a fraction would not
 		// survive the claims' Unix seconds, so such a row is not remembered.
@@ -258,7 +242,7 @@ func (i *Introspector) opaque(ctx context.Context, raw string) (*Introspection, 
 			cache.put(digest, &c, "", nil, i.now())
 		}
 	}
-	return i.describeOpaque(ctx, c, true)
+	return i.describeAccess(ctx, c, true)
 }
 
 // cachedOpaque returns the remembered row of digest while it is unexpired
@@ -279,9 +263,9 @@ func (i *Introspector) cachedOpaque(digest string) (AccessClaims, bool) {
 	return c, true
 }
 
-// describeOpaque is the description of a stored token, checked against
-// the deny-list, its client and its consent.
-func (i *Introspector) describeOpaque(ctx context.Context, c AccessClaims, active bool) (*Introspection, error) {
+// describeAccess is the description of an access token of either format,
+// checked against the deny-list, its client and its consent.
+func (i *Introspector) describeAccess(ctx context.Context, c AccessClaims, active bool) (*Introspection, error) {
 	t := &Introspection{
 		Active:    active,
 		Scope:     c.Scope,
@@ -289,6 +273,7 @@ func (i *Introspector) describeOpaque(ctx context.Context, c AccessClaims, activ
 		TokenType: "Bearer",
 		Expiry:    c.Expiry,
 		IssuedAt:  c.IssuedAt,
+		NotBefore: c.NotBefore,
 		Subject:   c.Subject,
 		Audience:  c.Audience,
 		Issuer:    c.Issuer,
