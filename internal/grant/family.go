@@ -2,6 +2,7 @@ package grant
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -93,12 +94,12 @@ func (f family) access(ctx context.Context, c *valet.Client, t grantedTokens) (*
 		AuthTime: t.authTime,
 		GrantID:  t.familyID,
 	})
+	if errors.Is(err, token.ErrStore) {
+		// The opaque token could not be stored: like every store failure,
+		// 503 so that the client retries (pin P7).
+		return nil, unavailable("mint access token", err)
+	}
 	if err != nil {
-		if c.AccessTokenFormat == valet.TokenFormatOpaque && f.opaque != nil {
-			// The opaque token could not be stored: like every store
-			// failure, 503 so that the client retries (pin P7).
-			return nil, unavailable("mint access token", err)
-		}
 		return nil, fmt.Errorf("mint access token: %w", err)
 	}
 	return &Response{

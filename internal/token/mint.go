@@ -15,6 +15,11 @@ import (
 // token of another type is refused before any lookup.
 const accessPrefix = "at_"
 
+// ErrStore marks a Mint that failed because the token could not be stored:
+// a storage outage, which callers answer with 503 (pin P7) so that the
+// client retries, unlike a configuration error.
+var ErrStore = errors.New("token: the store failed")
+
 // Minter mints an access token in the format the client registered: an RFC
 // 9068 JWT signed by Issuer, or, for access_token_format "opaque", a random
 // value stored in Access under its keyed digest. Every place that hands out
@@ -77,7 +82,7 @@ func (m *Minter) opaque(ctx context.Context, r AccessRequest) (string, time.Time
 		ExpiresAt: exp,
 	}
 	if err := m.Access.Create(ctx, t); err != nil {
-		return "", time.Time{}, fmt.Errorf("store opaque access token: %w", err)
+		return "", time.Time{}, fmt.Errorf("%w: store opaque access token: %w", ErrStore, err)
 	}
 	return value, exp, nil
 }

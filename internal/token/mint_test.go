@@ -167,6 +167,11 @@ func TestMintRefuses(t *testing.T) {
 			if err == nil || raw != "" || !exp.IsZero() {
 				t.Errorf("Mint = %q, %v, %v; want an error and no token", raw, exp, err)
 			}
+			// Only a store failure is an outage (503); the rest are bugs or
+			// configuration (500).
+			if storeFailed := errors.Is(err, token.ErrStore); storeFailed != (name == "store fails") {
+				t.Errorf("errors.Is(err, ErrStore) = %v for %q: %v", storeFailed, name, err)
+			}
 		})
 	}
 }

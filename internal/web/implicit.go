@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"time"
@@ -41,6 +42,9 @@ func (h *Handler) implicitToken(ctx context.Context, a *authorization, si *signe
 		AuthTime: si.session.AuthTime,
 		GrantID:  familyID,
 	})
+	if errors.Is(err, token.ErrStore) {
+		return "", nil, oauth.Unavailable(err) // temporarily_unavailable, as for any store failure
+	}
 	if err != nil {
 		return "", nil, oauth.Internal(err)
 	}

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valetauth/valet"
+	"github.com/valetauth/valet/internal/oauth"
 	"github.com/valetauth/valet/internal/token"
+	"github.com/valetauth/valet/internal/web"
 )
 
 // implicitReq is an implicit request (RFC 6749 §4.2.1): response_type=token,
@@ -281,5 +285,29 @@ func TestHD03_FragmentValuesAreEncoded(t *testing.T) {
 			assertFragmentError(t, r, http.StatusFound, "https://impl.example/cb", "invalid_scope", state)
 			check(r)
 		})
+	}
+}
+
+// downAccess is an access-token store that is unreachable.
+type downAccess struct{ valet.AccessTokenStore }
+
+func (downAccess) Create(context.Context, *valet.AccessToken) error {
+	return errors.New("database down")
+}
+
+// TestImplicitStoreOutage: an opaque token that cannot be stored is an
+// outage, temporarily_unavailable in the fragment (RFC 6749 §4.2.2.1), so
+// the app may retry; not server_error.
+func TestImplicitStoreOutage(t *testing.T) {
+	e := newEnv(t, func(h *web.Handler) {
+		m := *h.Tokens
+		m.Access = downAccess{}
+		h.Tokens = &m
+	})
+	b := e.signedInWithConsent("impl-opaque")
+	r := b.authorize(implicitReq("impl-opaque", "https://opaque.example/cb", "scope", "profile"))
+	f := fragmentOf(t, r, "https://opaque.example/cb")
+	if f.Get("error") != oauth.TemporarilyUnavailable || f.Has("access_token") {
+		t.Fatalf("fragment %v, want error=temporarily_unavailable and no token", f)
 	}
 }
