@@ -236,6 +236,15 @@ var invalidRegistrations = []refusal{
 	{"wildcard", with("redirect_uris", []string{"https://*.client.example/*"}), 400, "invalid_redirect_uri"},
 	{"oob", with("redirect_uris", []string{"urn:ietf:wg:oauth:2.0:oob"}), 400, "invalid_redirect_uri"},
 	{"code in query", with("redirect_uris", []string{"https://client.example/cb?code=1"}), 400, "invalid_redirect_uri"},
+	// RU-05d: every parameter the server itself puts on the redirect.
+	{"state in query", with("redirect_uris", []string{"https://client.example/cb?state=x"}), 400, "invalid_redirect_uri"},
+	{"iss in query", with("redirect_uris", []string{"https://client.example/cb?tenant=a&iss=x"}), 400, "invalid_redirect_uri"},
+	{"error in query", with("redirect_uris", []string{"https://client.example/cb?error=x"}), 400, "invalid_redirect_uri"},
+	{"id_token in query", with("redirect_uris", []string{"https://client.example/cb?id_token=x"}), 400, "invalid_redirect_uri"},
+	{"access_token in query", with("redirect_uris", []string{"https://client.example/cb?access_token=x"}), 400, "invalid_redirect_uri"},
+	{"session_state in query", with("redirect_uris", []string{"https://client.example/cb?session_state=x"}), 400, "invalid_redirect_uri"},
+	// RG-01: an encoded newline inside the scheme.
+	{"java%0ascript", with("redirect_uris", []string{"java%0ascript:alert(1)"}), 400, "invalid_redirect_uri"},
 	{"one bad of two", with("redirect_uris", []string{"https://client.example/cb", "https://client.example/cb#x"}), 400, "invalid_redirect_uri"},
 	{"empty redirect_uris", with("redirect_uris", []string{}), 400, "invalid_redirect_uri"},
 	{"no redirect_uris", with("redirect_uris", nil), 400, "invalid_redirect_uri"},
