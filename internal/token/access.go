@@ -174,7 +174,7 @@ func (i *Issuer) parseAccess(raw string) (*AccessClaims, jose.JSONWebKey, error)
 		return nil, jose.JSONWebKey{}, ErrInvalid
 	}
 	payload, err := jws.Verify(key)
-	if err != nil {
+	if err != nil || !uniqueMembers(payload) || !uniqueMembers(protectedHeader(raw)) {
 		return nil, jose.JSONWebKey{}, ErrInvalid
 	}
 	var c AccessClaims

@@ -154,7 +154,7 @@ func (i *Issuer) ParseIDTokenHint(raw string) (*IDClaims, error) {
 		return nil, ErrInvalid
 	}
 	payload, err := jws.Verify(key)
-	if err != nil {
+	if err != nil || !uniqueMembers(payload) || !uniqueMembers(protectedHeader(raw)) {
 		return nil, ErrInvalid
 	}
 	var c IDClaims
