@@ -132,6 +132,10 @@ func TestCO01_ReuseRevokesDerivedTokens(t *testing.T) {
 	}
 	e.denyListed(fam)
 	e.refreshDead("conf1", first.str("refresh_token"))
+	// What a resource server sees: both tokens of the first redemption are
+	// inactive at /introspect.
+	e.inactive(first.str("access_token"))
+	e.inactive(first.str("refresh_token"))
 
 	// A replay is detected before the other checks: whoever presents a used
 	// code without its verifier (a thief) still revokes what it produced.

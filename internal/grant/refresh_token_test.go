@@ -57,6 +57,11 @@ func TestRT01_ReuseRevokesFamily(t *testing.T) {
 		wantError(t, e.token(f, public("pub1")), http.StatusBadRequest, oauth.InvalidGrant)
 		e.refreshDead("pub1", r2)
 		e.denyListed(fam)
+		// At /introspect: the newest refresh token and every access token
+		// of the family are inactive.
+		for _, tok := range []string{r2, first.str("access_token"), second.str("access_token")} {
+			e.inactive(tok)
+		}
 	}
 }
 
