@@ -48,7 +48,7 @@ type Credentials struct {
 func ClientCredentials(r *http.Request, form url.Values) (Credentials, error) {
 	// RFC 6749 §2.3.1: the client credentials parameters "MUST NOT be
 	// included in the request URI" (catalogue CA-03c).
-	if r.Method == http.MethodPost {
+	if r.Method == http.MethodPost && r.URL.RawQuery != "" { // no query: nothing to parse
 		q := r.URL.Query()
 		for _, p := range []string{"client_id", "client_secret", "client_assertion", "client_assertion_type"} {
 			if q.Has(p) {
