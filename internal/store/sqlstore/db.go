@@ -45,6 +45,10 @@ type DB struct {
 	rs, ws *stmtCache
 	// accessQ batches access.Create on SQLite; nil on PostgreSQL.
 	accessQ *accessBatcher
+	// rebound caches q's PostgreSQL form of each query text; reboundN
+	// counts what was stored.
+	rebound  sync.Map
+	reboundN atomic.Int64
 	// ckpt checkpoints SQLite's WAL off the write path; nil on PostgreSQL.
 	ckpt *checkpointer
 	// deny is SQLite's in-memory copy of the deny-list; nil on PostgreSQL.
@@ -256,6 +260,22 @@ func (db *DB) q(query string) string {
 	if db.dialect != dialectPostgres {
 		return query
 	}
+	// The texts are the program's constants: each is rebound once.
+	if v, ok := db.rebound.Load(query); ok {
+		return v.(string)
+	}
+	out := rebind(query)
+	if db.reboundN.Add(1) <= maxRebound {
+		db.rebound.Store(query, out)
+	}
+	return out
+}
+
+// maxRebound bounds the rebound texts kept, in case a caller ever builds
+// one per request.
+const maxRebound = 512
+
+func rebind(query string) string {
 	var b strings.Builder
 	b.Grow(len(query) + 16)
 	n, quoted := 0, false
