@@ -80,7 +80,7 @@ func New(o Options) (public, adminHandler http.Handler) {
 	// sign-in page and the password grant.
 	accounts := o.AccountLimiter
 	if accounts == nil {
-		accounts = &throttle.Limiter{Failures: 10, Per: 5 * time.Minute, Now: o.Now}
+		accounts = throttle.NewAccountLimiter(o.Now)
 	}
 	// OpenID Connect: ID tokens (from /authorize and /token) and UserInfo
 	// name the person and release claims the same way.

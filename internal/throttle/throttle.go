@@ -182,3 +182,10 @@ func AddressKey(r *http.Request) string {
 	}
 	return a.String()
 }
+
+// NewAccountLimiter is the default budget of failed password checks per
+// account (AccountKey), which the sign-in page and the password grant
+// share: 10 in a row, then one every 30 seconds.
+func NewAccountLimiter(now func() time.Time) *Limiter {
+	return &Limiter{Failures: 10, Per: 5 * time.Minute, Now: now}
+}

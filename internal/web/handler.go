@@ -145,7 +145,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		h.SessionTTL = DefaultSessionTTL
 	}
 	if h.AccountLimiter == nil {
-		h.AccountLimiter = &throttle.Limiter{Failures: 10, Per: 5 * time.Minute, Now: h.Now}
+		h.AccountLimiter = throttle.NewAccountLimiter(h.Now)
 	}
 	if h.AddressLimiter == nil {
 		h.AddressLimiter = &throttle.Limiter{Failures: 50, Per: 5 * time.Minute, Now: h.Now}
