@@ -77,7 +77,14 @@ func (k *key) sign(typ string, payload []byte) (string, error) {
 	var sig []byte
 	switch priv := k.private.(type) {
 	case *ecdsa.PrivateKey:
-		der, err := ecdsa.SignASN1(rand.Reader, priv, digest[:])
+		// RFC 6979: the nonce is derived from the key and the digest with
+		// HMAC-SHA-256 (nil randomness), instead of ecdsa.SignASN1's hedged
+		// SHA-512 DRBG, which was a third of an ES256 signature's CPU here.
+		// A nonce then repeats only for the same digest, whose signature is
+		// the same too, and a failing random source cannot make one repeat;
+		// what the hedge adds, fresh randomness, the payloads carry anyway
+		// (an access token's random jti, every token's iat).
+		der, err := priv.Sign(nil, digest[:], crypto.SHA256)
 		if err != nil {
 			return "", fmt.Errorf("sign with %s: %w", k.meta.ID, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -199,7 +200,7 @@ func TestSignES256Padding(t *testing.T) {
 		n = 500
 	}
 	for i := range n {
-		raw, err := r.Sign(ES256, "at+jwt", []byte(`{"i":`+string(rune('0'+i%10))+`}`))
+		raw, err := r.Sign(ES256, "at+jwt", []byte(`{"i":`+strconv.Itoa(i)+`}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,6 +222,33 @@ func TestSignES256Padding(t *testing.T) {
 		t.Errorf("no padded R or S in %d signatures", n)
 	}
 	t.Logf("%d of %d signatures had a padded R or S", padded, n)
+}
+
+// TestSignES256Deterministic: ES256 nonces come from RFC 6979, so the same
+// signing input under the same key gives the same token, which still
+// verifies, and another input another signature.
+func TestSignES256Deterministic(t *testing.T) {
+	r, _ := testRing(t)
+	payload := []byte(`{"jti":"a"}`)
+	first, err := r.Sign(ES256, "at+jwt", payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := r.Sign(ES256, "at+jwt", payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != again {
+		t.Errorf("two signatures of one input differ:\n%s\n%s", first, again)
+	}
+	verify(t, r, ES256, again)
+	other, err := r.Sign(ES256, "at+jwt", []byte(`{"jti":"b"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sig := func(s string) string { return s[strings.LastIndexByte(s, '.')+1:] }; sig(other) == sig(first) {
+		t.Error("two inputs have one signature")
+	}
 }
 
 // der encodes r and s as an ASN.1 ECDSA signature.
