@@ -60,6 +60,12 @@ type config struct {
 	// made on this node applies at once; one made on another node sharing
 	// the database applies here within this time.
 	ClientCacheTTL string `yaml:"client_cache_ttl"`
+	// AccessTokenWrites says when /token answers with an opaque access token
+	// on SQLite: "queued" (the default) once the token is queued for the
+	// batch writer, which commits within milliseconds; "committed" once its
+	// row is committed (VALET_ACCESS_TOKEN_WRITES). PostgreSQL always
+	// commits first, so that every node finds the token at once.
+	AccessTokenWrites string `yaml:"access_token_writes"`
 	// OutboundAllowCIDRs lets Valet's outbound requests (back-channel logout)
 	// reach these internal networks, comma-separated, such as
 	// "10.0.0.0/8,127.0.0.1/32" (VALET_OUTBOUND_ALLOW_CIDRS). By default only
@@ -95,6 +101,8 @@ func defaultConfig() config {
 		KeyRotation:     "720h",
 		ClientCacheTTL:  "2s",
 		AccessTokenAlg:  "ES256",
+
+		AccessTokenWrites: "queued",
 	}
 }
 
@@ -123,6 +131,7 @@ var settings = []setting{
 	{"", "VALET_KEY_ROTATION", func(c *config) *string { return &c.KeyRotation }},
 	{"", "VALET_ACCESS_TOKEN_ALG", func(c *config) *string { return &c.AccessTokenAlg }},
 	{"", "VALET_CLIENT_CACHE_TTL", func(c *config) *string { return &c.ClientCacheTTL }},
+	{"", "VALET_ACCESS_TOKEN_WRITES", func(c *config) *string { return &c.AccessTokenWrites }},
 	{"", "VALET_OUTBOUND_ALLOW_CIDRS", func(c *config) *string { return &c.OutboundAllowCIDRs }},
 }
 
@@ -177,7 +186,7 @@ func readYAML(path string, c *config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config file %s: %v (known keys: issuer, addr, admin_addr, data, db, secret, admin_token, log_format, log_level, audience, legacy_grants, access_token_alg, access_token_ttl, refresh_token_ttl, session_ttl, key_rotation, client_cache_ttl, outbound_allow_cidrs, id_token_ttl, scopes, custom_claims)", path, err)
+		return fmt.Errorf("config file %s: %v (known keys: issuer, addr, admin_addr, data, db, secret, admin_token, log_format, log_level, audience, legacy_grants, access_token_alg, access_token_ttl, refresh_token_ttl, session_ttl, key_rotation, client_cache_ttl, access_token_writes, outbound_allow_cidrs, id_token_ttl, scopes, custom_claims)", path, err)
 	}
 	return nil
 }
@@ -250,6 +259,9 @@ func (c *config) validate() error {
 	// The client cache: a change on another node must show within a minute.
 	if v, err := time.ParseDuration(c.ClientCacheTTL); err != nil || v < 0 || v > time.Minute {
 		add("client_cache_ttl (VALET_CLIENT_CACHE_TTL) %q: want 0 (no cache) or a duration up to 1m, such as 2s", c.ClientCacheTTL)
+	}
+	if c.AccessTokenWrites != "queued" && c.AccessTokenWrites != "committed" {
+		add("access_token_writes (VALET_ACCESS_TOKEN_WRITES) %q: want queued (the default) or committed", c.AccessTokenWrites)
 	}
 	if _, err := c.outboundCIDRs(); err != nil {
 		add("outbound_allow_cidrs (VALET_OUTBOUND_ALLOW_CIDRS): %v; want a comma-separated list such as 10.0.0.0/8,127.0.0.1/32", err)

@@ -92,6 +92,7 @@ func TestConfigErrorsSayWhatToFix(t *testing.T) {
 		{"access token alg", map[string]string{"VALET_ACCESS_TOKEN_ALG": "HS256"}, nil, "ES256 or RS256"},
 		{"client cache too long", map[string]string{"VALET_CLIENT_CACHE_TTL": "5m"}, nil, "client_cache_ttl"},
 		{"client cache negative", map[string]string{"VALET_CLIENT_CACHE_TTL": "-1s"}, nil, "client_cache_ttl"},
+		{"access token writes unknown", map[string]string{"VALET_ACCESS_TOKEN_WRITES": "later"}, nil, "access_token_writes"},
 		{"outbound cidr", map[string]string{"VALET_OUTBOUND_ALLOW_CIDRS": "10.0.0.0/33"}, nil, "CIDR"},
 	}
 	for _, tc := range cases {

@@ -154,6 +154,15 @@ func serve(ctx context.Context, c config, logOut io.Writer, ready func(public, a
 	// Every /token, /introspect and /revoke request reads its client; the
 	// registration changes rarely, so each node remembers it briefly.
 	st.Clients = &cache.Clients{Store: st.Clients, TTL: c.duration(c.ClientCacheTTL)}
+	// On SQLite, /token answers with an opaque access token once its row is
+	// queued, not committed: the write no longer holds the answer.
+	if c.AccessTokenWrites == "queued" {
+		if q := db.QueuedAccess(func(digest string, err error) {
+			log.Warn("an opaque access token already issued was not stored; it reads as inactive, and its client must ask again", "err", err)
+		}); q != nil {
+			st.Access = q
+		}
+	}
 
 	sealer, err := secret.NewSealer(secretKey)
 	if err != nil {

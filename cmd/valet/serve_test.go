@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -356,6 +358,71 @@ func TestServeSeveralNodesOnPostgres(t *testing.T) {
 	for _, n := range nodes[1:] {
 		if code, body := get(t, n.admin+"/admin/users?username=ana", "shared-admin-token-for-all-the-nodes"); code != 200 || !strings.Contains(body, `"ana"`) {
 			t.Errorf("another node does not see the user: %d %s", code, body)
+		}
+	}
+}
+
+// TestServeOpaqueTokensOutliveStop: with the default access_token_writes
+// (queued), /token answers an opaque token before its row is committed;
+// a token issued just before the server stops is still found after a
+// restart, because serve writes the queue before it closes the database.
+func TestServeOpaqueTokensOutliveStop(t *testing.T) {
+	c := defaultConfig()
+	c.Data = filepath.Join(t.TempDir(), "valet-data")
+	r := startServe(t, c)
+	raw, _ := os.ReadFile(filepath.Join(c.Data, "admin-token"))
+	adminToken := strings.TrimSpace(string(raw))
+	post := func(url, auth, ctype, body string) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+		req.Header.Set("Authorization", auth)
+		req.Header.Set("Content-Type", ctype)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("POST %s = %d %s", url, resp.StatusCode, b)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("POST %s: %s: %v", url, b, err)
+		}
+		return m
+	}
+	client := post(r.admin+"/admin/clients", "Bearer "+adminToken, "application/json",
+		`{"client_name":"Reports","grant_types":["client_credentials"],"scope":"reports.read","access_token_format":"opaque"}`)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(client["client_id"].(string)+":"+client["client_secret"].(string)))
+	form := "application/x-www-form-urlencoded"
+
+	tokens := make([]string, 64)
+	var wg sync.WaitGroup
+	for i := range tokens {
+		wg.Go(func() {
+			tok, _ := post(r.public+"/token", basic, form, "grant_type=client_credentials")["access_token"].(string)
+			tokens[i] = tok
+		})
+	}
+	wg.Wait()
+	for i, tok := range tokens {
+		if !strings.HasPrefix(tok, "at_") {
+			t.Fatalf("token %d = %q, want an opaque token", i, tok)
+		}
+	}
+	// Found at once, on this node, before any commit is waited for.
+	if got := post(r.public+"/introspect", basic, form, "token="+tokens[len(tokens)-1]); got["active"] != true {
+		t.Fatalf("introspection of a token just issued = %v", got)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	r2 := startServe(t, c)
+	for i, tok := range tokens {
+		if got := post(r2.public+"/introspect", basic, form, "token="+tok); got["active"] != true {
+			t.Errorf("token %d after a restart: %v", i, got)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,7 +17,11 @@ import (
 )
 
 // access is the valet.AccessTokenStore.
-type access struct{ db *DB }
+type access struct {
+	db *DB
+	// queued: Create returns once the token is queued (see QueuedAccess).
+	queued bool
+}
 
 const accessColumns = "digest, id, grant_id, client_id, subject, scopes, audience, auth_time, created_at, expires_at"
 
@@ -53,11 +58,37 @@ func accessArgs(t *valet.AccessToken) []any {
 		micros(t.AuthTime), micros(t.CreatedAt), micros(t.ExpiresAt)}
 }
 
+// QueuedAccess returns an AccessTokenStore whose Create returns as soon as
+// the token is queued for SQLite's batch writer, before its commit, and
+// whose Get finds it in this process from that moment. The writer commits
+// the queue within milliseconds; a token still queued when the process
+// dies is lost, and reads as unknown, that is inactive: its client gets a
+// 401 and asks again. Close writes the queue first.
+//
+// A Create waits for its commit, as the plain store's always does, while
+// accessQueuedMax tokens are queued, or after a queued row failed other
+// than on a constraint, until one is written again: a failing disk then
+// answers the caller, not tokens that will never be found. A queued token
+// whose row is refused (its client was deleted meanwhile) is dropped, and
+// onDrop, when not nil, is told; it must not block.
+//
+// On PostgreSQL, where other nodes must find a token the moment it is
+// issued, QueuedAccess returns nil.
+func (db *DB) QueuedAccess(onDrop func(digest string, err error)) valet.AccessTokenStore {
+	if db.accessQ == nil {
+		return nil
+	}
+	db.accessQ.mu.Lock()
+	db.accessQ.onDrop = onDrop
+	db.accessQ.mu.Unlock()
+	return &access{db: db, queued: true}
+}
+
 // Create inserts the token. On SQLite, concurrent calls share one write
 // transaction (see accessBatcher); each still gets its own row's error.
 func (s *access) Create(ctx context.Context, t *valet.AccessToken) error {
 	if s.db.accessQ != nil {
-		return s.db.accessQ.create(ctx, accessArgs(t))
+		return s.db.accessQ.create(ctx, t, s.queued)
 	}
 	_, err := s.db.exec(ctx, s.db.ws, insertAccess, accessArgs(t)...)
 	return wrap(opCreateAccess, err)
@@ -66,6 +97,11 @@ func (s *access) Create(ctx context.Context, t *valet.AccessToken) error {
 // Get does not filter on expiry: the contract leaves that to the caller,
 // which checks ExpiresAt against its own clock.
 func (s *access) Get(ctx context.Context, digest string) (*valet.AccessToken, error) {
+	if s.db.accessQ != nil {
+		if t := s.db.accessQ.lookup(digest); t != nil {
+			return t, nil
+		}
+	}
 	var t valet.AccessToken
 	err := s.db.queryRow(ctx, s.db.rs, `SELECT `+accessColumns+` FROM access_tokens WHERE digest = ?`, digest).
 		Scan(&t.Digest, &t.ID, &t.GrantID, &t.ClientID, &t.Subject, strs(&t.Scopes), strs(&t.Audience),
@@ -82,13 +118,18 @@ func (s *access) DeleteExpired(ctx context.Context, now time.Time) (int, error) 
 }
 
 // batchYields is how many times the batcher yields to the scheduler before
-// it drains its queue.
+// it takes its queue.
 const batchYields = 3
 
 // accessBatchMax bounds how many tokens one transaction inserts.
 const accessBatchMax = 256
 
-// errClosed answers a Create that was still queued when the database closed.
+// accessQueuedMax bounds the tokens queued and not yet written (see
+// QueuedAccess): past it, a Create waits for its commit, so a writer that
+// falls behind slows the issuers down instead of holding more in memory.
+const accessQueuedMax = 4096
+
+// errClosed answers a Create made after the database closed.
 var errClosed = errors.New("the database is closed")
 
 // accessBatcher is SQLite's group commit for access tokens, the one row the
@@ -112,14 +153,31 @@ var errClosed = errors.New("the database is closed")
 // transaction back, is that row's error too, and the rest is written again
 // in a new transaction. A failed BEGIN or COMMIT is the error of every row
 // it carried.
+//
+// A caller either waits for its row's answer (Create) or, through
+// QueuedAccess, returns once the row is queued; a queued row is in pending
+// until it is written, where Get finds it.
 type accessBatcher struct {
 	db *DB
-	// reqs is unbuffered: a request is either received by run, which always
-	// answers it, or never sent, so Close strands no one.
-	reqs     chan *accessReq
-	stop     chan struct{} // closed by close
-	done     chan struct{} // closed when run returns
-	stopOnce sync.Once
+	mu sync.Mutex // guards queue, pending, closed and onDrop
+	// queue holds the requests not yet taken by run, in arrival order.
+	queue []*accessReq
+	// pending holds the tokens of queued requests (see QueuedAccess) until
+	// their row is written or refused, by digest.
+	pending map[string]*valet.AccessToken
+	closed  bool
+	// wake, of capacity 1, tells run that queue is not empty or that the
+	// batcher is closing.
+	wake chan struct{}
+	done chan struct{} // closed when run returns
+	// failing is set when the last queued row met an error other than a
+	// constraint's (a full disk, a lock held past busy_timeout): until a row
+	// is written again, queued Creates wait for their commit, so the failure
+	// reaches the caller instead of tokens that will never be found.
+	failing atomic.Bool
+	// onDrop, when set, is told of each queued token that was not written:
+	// its caller has returned, and the token reads as unknown.
+	onDrop func(digest string, err error)
 	// args holds the arguments of one multi-row INSERT; only the goroutine
 	// writing a batch uses it.
 	args []any
@@ -134,31 +192,68 @@ type accessBatcher struct {
 type accessReq struct {
 	ctx  context.Context
 	args []any
-	// res carries the caller's answer; buffered, so that run never waits for
-	// a caller that gave up.
+	// digest is the pending key of a queued request, whose caller has
+	// returned; empty when the caller waits on res.
+	digest string
+	// res carries the answer; buffered, so that run never waits for a
+	// caller that gave up.
 	res chan error
+	// err is the answer too, for run's own use after the batch (settle).
+	err error
 }
 
+// answer gives r its row's outcome; write calls it once for every request.
+func (r *accessReq) answer(err error) {
+	r.err = err
+	r.res <- err
+}
+
+// newAccessBatcher returns a batcher whose run is not started: the tests
+// start it when they choose.
 func newAccessBatcher(db *DB) *accessBatcher {
-	b := &accessBatcher{db: db, reqs: make(chan *accessReq), stop: make(chan struct{}), done: make(chan struct{})}
+	return &accessBatcher{db: db, pending: map[string]*valet.AccessToken{},
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// startAccessBatcher returns a running batcher.
+func startAccessBatcher(db *DB) *accessBatcher {
+	b := newAccessBatcher(db)
 	go b.run()
 	return b
 }
 
-// create queues one insert and waits for its answer. A caller whose context
-// ends returns at once, with the context's error; its row may or may not be
-// written, and an unused row just expires.
-func (b *accessBatcher) create(ctx context.Context, args []any) error {
+// create queues one insert. Unless queued, it waits for the answer; a caller
+// whose context ends returns at once, with the context's error; its row may
+// or may not be written, and an unused row just expires. A queued insert
+// returns nil at once, unless the queue is full or the last queued row
+// failed: then it waits like the others.
+func (b *accessBatcher) create(ctx context.Context, t *valet.AccessToken, queued bool) error {
 	if err := ctx.Err(); err != nil {
 		return wrap(opCreateAccess, err)
 	}
-	r := &accessReq{ctx: ctx, args: args, res: make(chan error, 1)}
-	select {
-	case b.reqs <- r:
-	case <-ctx.Done():
-		return wrap(opCreateAccess, ctx.Err())
-	case <-b.stop:
+	r := &accessReq{ctx: ctx, args: accessArgs(t), res: make(chan error, 1)}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
 		return wrap(opCreateAccess, errClosed)
+	}
+	if queued && !b.failing.Load() && len(b.pending) < accessQueuedMax {
+		if _, dup := b.pending[t.Digest]; dup {
+			b.mu.Unlock()
+			return wrap(opCreateAccess, valet.ErrExists)
+		}
+		// The row outlives the request that issued it.
+		r.ctx, r.digest = context.WithoutCancel(ctx), t.Digest
+		b.pending[t.Digest] = cloneAccess(t)
+	}
+	b.queue = append(b.queue, r)
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default: // run is already told
+	}
+	if r.digest != "" {
+		return nil
 	}
 	select {
 	case err := <-r.res:
@@ -173,28 +268,56 @@ func (b *accessBatcher) create(ctx context.Context, args []any) error {
 	}
 }
 
-// close stops run, after the batch it is writing, and waits for it. Callers
-// still queued get errClosed.
+// lookup returns a copy of the queued, not yet written token under digest,
+// or nil.
+func (b *accessBatcher) lookup(digest string) *valet.AccessToken {
+	b.mu.Lock()
+	t := b.pending[digest]
+	b.mu.Unlock()
+	if t == nil {
+		return nil
+	}
+	return cloneAccess(t)
+}
+
+func cloneAccess(t *valet.AccessToken) *valet.AccessToken {
+	c := *t
+	c.Scopes = slices.Clone(t.Scopes)
+	c.Audience = slices.Clone(t.Audience)
+	return &c
+}
+
+// close writes every request queued, stops run and waits for it. Creates
+// made after it fail with errClosed.
 func (b *accessBatcher) close() {
-	b.stopOnce.Do(func() { close(b.stop) })
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
 	<-b.done
+}
+
+// take removes and returns up to accessBatchMax requests from the head of
+// the queue, and whether the batcher is closed.
+func (b *accessBatcher) take(batch []*accessReq) ([]*accessReq, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := min(len(b.queue), accessBatchMax)
+	batch = append(batch[:0], b.queue[:n]...)
+	rest := copy(b.queue, b.queue[n:])
+	clear(b.queue[rest:])
+	b.queue = b.queue[:rest]
+	return batch, b.closed
 }
 
 func (b *accessBatcher) run() {
 	defer close(b.done)
 	batch := make([]*accessReq, 0, accessBatchMax)
 	for {
-		select {
-		case <-b.stop:
-			return
-		default:
-		}
-		select {
-		case <-b.stop:
-			return
-		case r := <-b.reqs:
-			batch = append(batch[:0], r)
-		}
+		<-b.wake
 		// A few passes of the scheduler let request goroutines that are
 		// already runnable queue their inserts too: each commit costs about
 		// the same page writes whatever it carries. In valet bench one pass
@@ -205,17 +328,44 @@ func (b *accessBatcher) run() {
 		for range batchYields {
 			runtime.Gosched()
 		}
-	drain:
-		for len(batch) < accessBatchMax {
-			select {
-			case r := <-b.reqs:
-				batch = append(batch, r)
-			default:
-				break drain
+		for {
+			var closed bool
+			batch, closed = b.take(batch)
+			if len(batch) == 0 {
+				if closed {
+					return
+				}
+				break
 			}
+			b.write(batch)
+			b.settle(batch)
+			clear(batch) // let the answered requests go
 		}
-		b.write(batch)
-		clear(batch) // let the answered requests go
+	}
+}
+
+// settle records whether the writer is failing, from every row of a
+// written batch, and takes the queued ones out of pending.
+func (b *accessBatcher) settle(batch []*accessReq) {
+	for _, r := range batch {
+		switch err := r.err; {
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			// Its caller gave up before the write: says nothing of the disk.
+		default:
+			// A constraint is the row's own (its client was deleted); any
+			// other error may be every row's.
+			b.failing.Store(err != nil && !isConstraint(err))
+		}
+		if r.digest == "" {
+			continue
+		}
+		b.mu.Lock()
+		delete(b.pending, r.digest)
+		onDrop := b.onDrop
+		b.mu.Unlock()
+		if r.err != nil && onDrop != nil {
+			onDrop(r.digest, r.err)
+		}
 	}
 }
 
@@ -224,7 +374,7 @@ func (b *accessBatcher) write(batch []*accessReq) {
 	live := batch[:0]
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
-			r.res <- wrap(opCreateAccess, err) // its caller has returned; skip the row
+			r.answer(wrap(opCreateAccess, err)) // its caller has returned; skip the row
 			continue
 		}
 		live = append(live, r)
@@ -233,7 +383,7 @@ func (b *accessBatcher) write(batch []*accessReq) {
 		// Alone: a plain INSERT, its own transaction, under its caller's context.
 		r := live[0]
 		_, err := b.db.exec(r.ctx, b.db.ws, insertAccess, r.args...)
-		r.res <- wrap(opCreateAccess, err)
+		r.answer(wrap(opCreateAccess, err))
 		return
 	}
 	// Each chunk of the batch is one multi-row INSERT, its own transaction.
@@ -269,7 +419,7 @@ func (b *accessBatcher) write(batch []*accessReq) {
 			continue
 		}
 		for _, r := range chunk {
-			r.res <- nil
+			r.answer(nil)
 		}
 	}
 	for len(slow) > 0 {
@@ -288,7 +438,7 @@ func (b *accessBatcher) writeTx(rows []*accessReq) (again []*accessReq) {
 	ctx := context.Background()
 	answer := func(rs []*accessReq, err error) {
 		for _, r := range rs {
-			r.res <- wrap(opCreateAccess, err)
+			r.answer(wrap(opCreateAccess, err))
 		}
 	}
 	// Looked up before BEGIN: preparing it on the pool needs the one write

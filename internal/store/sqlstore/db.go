@@ -83,8 +83,8 @@ var plainScheme = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]{0,19}$`)
 // Dialect reports the engine: "sqlite" or "postgres".
 func (db *DB) Dialect() string { return db.dialect }
 
-// Close closes every connection. It waits for a batch of access tokens
-// being written to commit; Creates still queued fail.
+// Close closes every connection. It first writes the access tokens queued
+// (see QueuedAccess); Creates made after it fail.
 func (db *DB) Close() error {
 	if db.accessQ != nil {
 		db.accessQ.close()
@@ -222,7 +222,7 @@ func (db *DB) Store() valet.Store {
 		Consents:    &consents{db},
 		Codes:       &codes{db},
 		Refresh:     &refresh{db},
-		Access:      &access{db},
+		Access:      &access{db: db},
 		Revocations: &revocations{db},
 		Replays:     &replays{db},
 		Keys:        &keys{db},

@@ -23,7 +23,7 @@ import (
 func pauseBatcher(t *testing.T, db *DB) (b *accessBatcher, resume func()) {
 	t.Helper()
 	db.accessQ.close()
-	b = &accessBatcher{db: db, reqs: make(chan *accessReq), stop: make(chan struct{}), done: make(chan struct{})}
+	b = newAccessBatcher(db)
 	db.accessQ = b
 	var once sync.Once
 	resume = func() { once.Do(func() { go b.run() }) }
@@ -48,7 +48,7 @@ func queue(ctx context.Context, st valet.Store, b *accessBatcher, toks []*valet.
 	var waits []func() []error
 	for _, tok := range toks {
 		waits = append(waits, createAll(ctx, st, []*valet.AccessToken{tok}))
-		batch = append(batch, <-b.reqs)
+		batch = append(batch, takeOne(b))
 	}
 	return batch, func() []error {
 		var errs []error
@@ -56,6 +56,22 @@ func queue(ctx context.Context, st valet.Store, b *accessBatcher, toks []*valet.
 			errs = append(errs, w()...)
 		}
 		return errs
+	}
+}
+
+// takeOne waits for a request to be queued on the paused batcher b and
+// takes it off the queue, as run would.
+func takeOne(b *accessBatcher) *accessReq {
+	for {
+		b.mu.Lock()
+		if len(b.queue) > 0 {
+			r := b.queue[0]
+			b.queue = b.queue[1:]
+			b.mu.Unlock()
+			return r
+		}
+		b.mu.Unlock()
+		<-b.wake
 	}
 }
 

@@ -87,7 +87,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	ck.SetMaxOpenConns(1)
 	db := &DB{dialect: dialectSQLite, r: r, w: w, path: path,
 		rs: newStmtCache(r, true), ws: newStmtCache(w, true)}
-	db.accessQ = newAccessBatcher(db)
+	db.accessQ = startAccessBatcher(db)
 	db.ckpt = newCheckpointer(ck, checkpointEvery)
 	db.deny = newDenyMirror(db, time.Second)
 	return db, nil
