@@ -169,7 +169,14 @@ type accessBatcher struct {
 	// wake, of capacity 1, tells run that queue is not empty or that the
 	// batcher is closing.
 	wake chan struct{}
-	done chan struct{} // closed when run returns
+	// waiters counts the requests in queue whose caller waits for the
+	// answer; full, of capacity 1, tells a lingering run that one came, or
+	// that the queue holds a chunk's worth of rows.
+	waiters int
+	full    chan struct{}
+	// lingerFor is accessLinger, longer in tests.
+	lingerFor time.Duration
+	done      chan struct{} // closed when run returns
 	// failing is set when the last queued row met an error other than a
 	// constraint's (a full disk, a lock held past busy_timeout): until a row
 	// is written again, queued Creates wait for their commit, so the failure
@@ -212,7 +219,8 @@ func (r *accessReq) answer(err error) {
 // start it when they choose.
 func newAccessBatcher(db *DB) *accessBatcher {
 	return &accessBatcher{db: db, pending: map[string]*valet.AccessToken{},
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), full: make(chan struct{}, 1), done: make(chan struct{}),
+		lingerFor: accessLinger}
 }
 
 // startAccessBatcher returns a running batcher.
@@ -247,10 +255,20 @@ func (b *accessBatcher) create(ctx context.Context, t *valet.AccessToken, queued
 		b.pending[t.Digest] = cloneAccess(t)
 	}
 	b.queue = append(b.queue, r)
+	if r.digest == "" {
+		b.waiters++
+	}
+	full := r.digest == "" || len(b.queue) == accessChunkMax
 	b.mu.Unlock()
 	select {
 	case b.wake <- struct{}{}:
 	default: // run is already told
+	}
+	if full {
+		select {
+		case b.full <- struct{}{}:
+		default:
+		}
 	}
 	if r.digest != "" {
 		return nil
@@ -293,9 +311,11 @@ func (b *accessBatcher) close() {
 	b.mu.Lock()
 	b.closed = true
 	b.mu.Unlock()
-	select {
-	case b.wake <- struct{}{}:
-	default:
+	for _, c := range []chan struct{}{b.wake, b.full} {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
 	}
 	<-b.done
 }
@@ -307,6 +327,11 @@ func (b *accessBatcher) take(batch []*accessReq) ([]*accessReq, bool) {
 	defer b.mu.Unlock()
 	n := min(len(b.queue), accessBatchMax)
 	batch = append(batch[:0], b.queue[:n]...)
+	for _, r := range batch {
+		if r.digest == "" {
+			b.waiters--
+		}
+	}
 	rest := copy(b.queue, b.queue[n:])
 	clear(b.queue[rest:])
 	b.queue = b.queue[:rest]
@@ -328,6 +353,7 @@ func (b *accessBatcher) run() {
 		for range batchYields {
 			runtime.Gosched()
 		}
+		b.linger()
 		for {
 			var closed bool
 			batch, closed = b.take(batch)
@@ -340,7 +366,39 @@ func (b *accessBatcher) run() {
 			b.write(batch)
 			b.settle(batch)
 			clear(batch) // let the answered requests go
+			// Take the rest at once only when it is worth a commit: a
+			// chunk's worth of rows, a caller waiting, or Close. Otherwise
+			// the rows queued meanwhile have told wake.
+			b.mu.Lock()
+			again := len(b.queue) >= accessChunkMax || b.waiters > 0 || b.closed
+			b.mu.Unlock()
+			if !again {
+				break
+			}
 		}
+	}
+}
+
+// accessLinger is how long run waits for more rows when no caller waits
+// for the ones queued.
+const accessLinger = 2 * time.Millisecond
+
+// linger waits up to accessLinger for a chunk's worth of rows, when every
+// request queued is a queued one: nobody waits for their commit, and a
+// commit costs about the same whether it carries one row or a chunk. A
+// caller that waits, a full chunk or Close ends it at once.
+func (b *accessBatcher) linger() {
+	b.mu.Lock()
+	wait := b.waiters == 0 && len(b.queue) < accessChunkMax && !b.closed
+	b.mu.Unlock()
+	if !wait {
+		return
+	}
+	t := time.NewTimer(b.lingerFor)
+	defer t.Stop()
+	select {
+	case <-b.full:
+	case <-t.C:
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/valetauth/valet"
 )
@@ -225,5 +226,50 @@ func TestQueuedAccessPostgres(t *testing.T) {
 	db := open(t, freshSchema(t, postgresURL(t)))
 	if q := db.QueuedAccess(nil); q != nil {
 		t.Errorf("QueuedAccess on PostgreSQL = %T, want nil", q)
+	}
+}
+
+// TestQueuedAccessLingerEnds: with only queued rows, the writer waits for
+// more before a commit; a caller that waits for its commit, a chunk's
+// worth of rows, or Close ends the wait at once. The wait here is an hour,
+// so the test passes only if one of them ends it.
+func TestQueuedAccessLingerEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(t *testing.T, db *DB, q valet.AccessTokenStore)
+	}{
+		{"a caller waits", func(t *testing.T, db *DB, q valet.AccessTokenStore) {
+			go db.Store().Access.Create(t.Context(), benchToken("waits", "c"))
+		}},
+		{"a chunk is queued", func(t *testing.T, db *DB, q valet.AccessTokenStore) {
+			for i := range accessChunkMax - 1 {
+				if err := q.Create(t.Context(), benchToken(fmt.Sprintf("more-%d", i), "c")); err != nil {
+					t.Error(err)
+				}
+			}
+		}},
+		{"close", func(t *testing.T, db *DB, q valet.AccessTokenStore) {
+			go db.accessQ.close()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := open(t, sqliteURL(t))
+			benchClient(t, db.Store(), "c")
+			b, resume := pauseBatcher(t, db)
+			b.lingerFor = time.Hour
+			q := db.QueuedAccess(nil)
+			if err := q.Create(t.Context(), benchToken("first", "c")); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { b.linger(); close(done) }()
+			tc.end(t, db, q)
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("linger did not end")
+			}
+			resume()
+		})
 	}
 }
