@@ -157,8 +157,8 @@ func serve(ctx context.Context, c config, logOut io.Writer, ready func(public, a
 	// On SQLite, /token answers with an opaque access token once its row is
 	// queued, not committed: the write no longer holds the answer.
 	if c.AccessTokenWrites == "queued" {
-		if q := db.QueuedAccess(func(digest string, err error) {
-			log.Warn("an opaque access token already issued was not stored; it reads as inactive, and its client must ask again", "err", err)
+		if q := db.QueuedAccess(func(n int, err error) {
+			log.Warn("opaque access tokens already issued could not be stored: introspection finds them inactive, and their clients must ask for new ones", "tokens", n, "err", err)
 		}); q != nil {
 			st.Access = q
 		}

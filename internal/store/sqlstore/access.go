@@ -65,16 +65,24 @@ func accessArgs(t *valet.AccessToken) []any {
 // dies is lost, and reads as unknown, that is inactive: its client gets a
 // 401 and asks again. Close writes the queue first.
 //
+// Unlike the plain store's, a queued Create does not report a digest
+// already written (ErrExists) or an unknown client (ErrNotFound): both
+// drop the row later. Callers mint tokens of 256 random bits for clients
+// they have just read, so neither happens but by a client deleted
+// meanwhile, whose tokens introspection refuses anyway.
+//
 // A Create waits for its commit, as the plain store's always does, while
 // accessQueuedMax tokens are queued, or after a queued row failed other
 // than on a constraint, until one is written again: a failing disk then
 // answers the caller, not tokens that will never be found. A queued token
 // whose row is refused (its client was deleted meanwhile) is dropped, and
-// onDrop, when not nil, is told; it must not block.
+// onDrop, when not nil, is told, once a batch, how many were; it must not
+// block. An introspector that cached such a token while it was queued may
+// still find it until it expires; it was issued, and revoking it works.
 //
 // On PostgreSQL, where other nodes must find a token the moment it is
 // issued, QueuedAccess returns nil.
-func (db *DB) QueuedAccess(onDrop func(digest string, err error)) valet.AccessTokenStore {
+func (db *DB) QueuedAccess(onDrop func(n int, err error)) valet.AccessTokenStore {
 	if db.accessQ == nil {
 		return nil
 	}
@@ -182,12 +190,15 @@ type accessBatcher struct {
 	// is written again, queued Creates wait for their commit, so the failure
 	// reaches the caller instead of tokens that will never be found.
 	failing atomic.Bool
-	// onDrop, when set, is told of each queued token that was not written:
-	// its caller has returned, and the token reads as unknown.
-	onDrop func(digest string, err error)
-	// args holds the arguments of one multi-row INSERT; only the goroutine
-	// writing a batch uses it.
+	// onDrop, when set, is told once a batch how many of its queued tokens
+	// were not written, and the first error: their callers have returned,
+	// and the tokens read as unknown.
+	onDrop func(n int, err error)
+	// args holds the arguments of one multi-row INSERT, and live the rows
+	// of a batch still to write; only the goroutine writing a batch uses
+	// them.
 	args []any
+	live []*accessReq
 	// stmtsRun counts the INSERTs of batches run, for the tests.
 	stmtsRun atomic.Int64
 	// chunkRows, when set, lowers the most rows of one INSERT from
@@ -368,11 +379,20 @@ func (b *accessBatcher) run() {
 			clear(batch) // let the answered requests go
 			// Take the rest at once only when it is worth a commit: a
 			// chunk's worth of rows, a caller waiting, or Close. Otherwise
-			// the rows queued meanwhile have told wake.
+			// wait for more, as for rows that come later; rows left from a
+			// batch cut at accessBatchMax may have told wake before the
+			// batch was taken, so wake is told again.
 			b.mu.Lock()
-			again := len(b.queue) >= accessChunkMax || b.waiters > 0 || b.closed
+			left := len(b.queue)
+			again := left >= accessChunkMax || b.waiters > 0 || b.closed
 			b.mu.Unlock()
 			if !again {
+				if left > 0 {
+					select {
+					case b.wake <- struct{}{}:
+					default:
+					}
+				}
 				break
 			}
 		}
@@ -414,22 +434,32 @@ func (b *accessBatcher) settle(batch []*accessReq) {
 			// other error may be every row's.
 			b.failing.Store(err != nil && !isConstraint(err))
 		}
+	}
+	var dropped int
+	var first error
+	b.mu.Lock()
+	onDrop := b.onDrop
+	for _, r := range batch {
 		if r.digest == "" {
 			continue
 		}
-		b.mu.Lock()
 		delete(b.pending, r.digest)
-		onDrop := b.onDrop
-		b.mu.Unlock()
-		if r.err != nil && onDrop != nil {
-			onDrop(r.digest, r.err)
+		if r.err != nil {
+			if dropped++; first == nil {
+				first = r.err
+			}
 		}
+	}
+	b.mu.Unlock()
+	if dropped > 0 && onDrop != nil {
+		onDrop(dropped, first)
 	}
 }
 
 // write inserts the batch and answers every request in it.
 func (b *accessBatcher) write(batch []*accessReq) {
-	live := batch[:0]
+	live := b.live[:0] // not batch's own array: settle reads batch after
+	defer func() { clear(live); b.live = live[:0] }()
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.answer(wrap(opCreateAccess, err)) // its caller has returned; skip the row

@@ -1,10 +1,12 @@
 package sqlstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,10 +114,11 @@ func TestQueuedAccessRefusedRow(t *testing.T) {
 	st := db.Store()
 	benchClient(t, st, "c")
 	dropped := make(chan error, 1)
-	q := db.QueuedAccess(func(digest string, err error) {
-		if digest == "orphan" {
-			dropped <- err
+	q := db.QueuedAccess(func(n int, err error) {
+		if n != 1 {
+			t.Errorf("onDrop told of %d tokens, want 1", n)
 		}
+		dropped <- err
 	})
 	if err := q.Create(t.Context(), benchToken("orphan", "gone")); err != nil {
 		t.Fatalf("queued Create = %v: a queued row's error is not its caller's", err)
@@ -140,7 +143,7 @@ func TestQueuedAccessFailingWaits(t *testing.T) {
 	st := db.Store()
 	benchClient(t, st, "c")
 	dropped := make(chan error, 1)
-	q := db.QueuedAccess(func(digest string, err error) { dropped <- err })
+	q := db.QueuedAccess(func(n int, err error) { dropped <- err })
 	exec := func(stmt string) {
 		if _, err := db.w.ExecContext(t.Context(), stmt); err != nil {
 			t.Fatal(err)
@@ -202,7 +205,10 @@ func TestQueuedAccessBounded(t *testing.T) {
 		}
 		<-b.wake
 	}
-	b.wake <- struct{}{} // taken above: run needs it
+	select { // what was taken above, run needs
+	case b.wake <- struct{}{}:
+	default:
+	}
 	select {
 	case err := <-done:
 		t.Fatalf("Create over the bound returned %v before its commit", err)
@@ -271,5 +277,73 @@ func TestQueuedAccessLingerEnds(t *testing.T) {
 			}
 			resume()
 		})
+	}
+}
+
+// TestQueuedAccessRemainderWritten: rows left over when a batch is cut at
+// accessBatchMax, fewer than a chunk, with no caller waiting and nothing
+// queued after them, are still written.
+func TestQueuedAccessRemainderWritten(t *testing.T) {
+	db := open(t, sqliteURL(t))
+	benchClient(t, db.Store(), "c")
+	_, resume := pauseBatcher(t, db)
+	q := db.QueuedAccess(nil)
+	n := accessBatchMax + accessChunkMax/2
+	for i := range n {
+		if err := q.Create(t.Context(), benchToken(fmt.Sprintf("tok-%d", i), "c")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resume()
+	deadline := time.Now().Add(30 * time.Second)
+	for rowCount(t, db) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d queued rows written after 30 s", rowCount(t, db), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestQueuedAccessDropToldOnce: in a batch that also holds a caller who
+// gave up, a dropped queued token is told once, as one.
+func TestQueuedAccessDropToldOnce(t *testing.T) {
+	db := open(t, sqliteURL(t))
+	st := db.Store()
+	benchClient(t, st, "c")
+	var calls []int
+	var mu sync.Mutex
+	b, resume := pauseBatcher(t, db)
+	q := db.QueuedAccess(func(n int, err error) { mu.Lock(); calls = append(calls, n); mu.Unlock() })
+	ctx, cancel := context.WithCancel(t.Context())
+	gaveUp := make(chan error, 1)
+	go func() { gaveUp <- st.Access.Create(ctx, benchToken("gave-up", "c")) }()
+	for { // its request is queued
+		b.mu.Lock()
+		queued := len(b.queue)
+		b.mu.Unlock()
+		if queued == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Create whose context ended = %v", err)
+	}
+	if err := q.Create(t.Context(), benchToken("orphan", "gone")); err != nil {
+		t.Fatal(err)
+	}
+	resume()
+	// Waiting Creates after them: the second is answered in a later batch
+	// than the first, so once it returns the batch of the orphan is settled.
+	for _, d := range []string{"last", "later"} {
+		if err := st.Access.Create(t.Context(), benchToken(d, "c")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 1 || calls[0] != 1 {
+		t.Errorf("onDrop calls = %v, want one, of one token", calls)
 	}
 }
