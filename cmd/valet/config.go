@@ -61,10 +61,12 @@ type config struct {
 	// the database applies here within this time.
 	ClientCacheTTL string `yaml:"client_cache_ttl"`
 	// AccessTokenWrites says when /token answers with an opaque access token
-	// on SQLite: "queued" (the default) once the token is queued for the
-	// batch writer, which commits within milliseconds; "committed" once its
-	// row is committed (VALET_ACCESS_TOKEN_WRITES). PostgreSQL always
-	// commits first, so that every node finds the token at once.
+	// on SQLite: "committed" (the default) once its row is committed, as the
+	// security catalogue pins (never acknowledge what is not persisted);
+	// "queued", an operator's opt-in, once the token is queued for the batch
+	// writer, which commits within milliseconds, so that a killed process
+	// loses the tokens of those milliseconds (VALET_ACCESS_TOKEN_WRITES).
+	// PostgreSQL always commits first.
 	AccessTokenWrites string `yaml:"access_token_writes"`
 	// OutboundAllowCIDRs lets Valet's outbound requests (back-channel logout)
 	// reach these internal networks, comma-separated, such as
@@ -102,7 +104,7 @@ func defaultConfig() config {
 		ClientCacheTTL:  "2s",
 		AccessTokenAlg:  "ES256",
 
-		AccessTokenWrites: "queued",
+		AccessTokenWrites: "committed",
 	}
 }
 
@@ -261,7 +263,7 @@ func (c *config) validate() error {
 		add("client_cache_ttl (VALET_CLIENT_CACHE_TTL) %q: want 0 (no cache) or a duration up to 1m, such as 2s", c.ClientCacheTTL)
 	}
 	if c.AccessTokenWrites != "queued" && c.AccessTokenWrites != "committed" {
-		add("access_token_writes (VALET_ACCESS_TOKEN_WRITES) %q: want queued (the default) or committed", c.AccessTokenWrites)
+		add("access_token_writes (VALET_ACCESS_TOKEN_WRITES) %q: want committed (the default) or queued", c.AccessTokenWrites)
 	}
 	if _, err := c.outboundCIDRs(); err != nil {
 		add("outbound_allow_cidrs (VALET_OUTBOUND_ALLOW_CIDRS): %v; want a comma-separated list such as 10.0.0.0/8,127.0.0.1/32", err)

@@ -154,8 +154,8 @@ func serve(ctx context.Context, c config, logOut io.Writer, ready func(public, a
 	// Every /token, /introspect and /revoke request reads its client; the
 	// registration changes rarely, so each node remembers it briefly.
 	st.Clients = &cache.Clients{Store: st.Clients, TTL: c.duration(c.ClientCacheTTL)}
-	// On SQLite, /token answers with an opaque access token once its row is
-	// queued, not committed: the write no longer holds the answer.
+	// Opted in, on SQLite, /token answers with an opaque access token once
+	// its row is queued, not committed: the write no longer holds the answer.
 	if c.AccessTokenWrites == "queued" {
 		if q := db.QueuedAccess(func(n int, err error) {
 			log.Warn("opaque access tokens already issued could not be stored: introspection finds them inactive, and their clients must ask for new ones", "tokens", n, "err", err)

@@ -362,13 +362,14 @@ func TestServeSeveralNodesOnPostgres(t *testing.T) {
 	}
 }
 
-// TestServeOpaqueTokensOutliveStop: with the default access_token_writes
-// (queued), /token answers an opaque token before its row is committed;
+// TestServeOpaqueTokensOutliveStop: with access_token_writes: queued,
+// /token answers an opaque token before its row is committed;
 // a token issued just before the server stops is still found after a
 // restart, because serve writes the queue before it closes the database.
 func TestServeOpaqueTokensOutliveStop(t *testing.T) {
 	c := defaultConfig()
 	c.Data = filepath.Join(t.TempDir(), "valet-data")
+	c.AccessTokenWrites = "queued"
 	r := startServe(t, c)
 	raw, _ := os.ReadFile(filepath.Join(c.Data, "admin-token"))
 	adminToken := strings.TrimSpace(string(raw))
