@@ -26,8 +26,8 @@ const (
 )
 
 // AccessAlgs are the algorithms an access token may be signed with: ES256,
-// the default (a signature costs 42-50 µs), and RS256, which RFC 9068 §4
-// requires every authorization server to support (about 1.2 ms). Tokens of
+// the default (a signature costs 31-38 µs here), and RS256, which RFC 9068 §4
+// requires every authorization server to support (about 1.4 ms). Tokens of
 // either verify whatever the Issuer signs with now, so that changing the
 // algorithm does not cut off the tokens already out.
 var AccessAlgs = []string{AccessAlg, "RS256"}
