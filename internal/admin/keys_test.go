@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,31 +17,15 @@ import (
 	"github.com/valetauth/valet/internal/keys"
 	"github.com/valetauth/valet/internal/secret"
 	"github.com/valetauth/valet/internal/token"
+
+	"github.com/valetauth/valet/internal/testclock"
 )
-
-// clock is a test clock that moves only when told.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 // keysEnv is an admin API with a keyring and an introspector on the env's
 // store, all on one test clock.
 type keysEnv struct {
 	*env
-	clock  *clock
+	clock  *testclock.Clock
 	ring   *keys.Ring
 	tokens *token.Issuer
 }
@@ -52,7 +35,7 @@ const issuer = "https://auth.example.com"
 func newKeysEnv(t *testing.T) *keysEnv {
 	t.Helper()
 	e := newEnv(t)
-	c := &clock{now: testEpoch}
+	c := testclock.New(testEpoch)
 	sealer, err := secret.NewSealer(secret.Bytes(32))
 	if err != nil {
 		t.Fatal(err)

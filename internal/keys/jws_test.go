@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,28 +23,12 @@ import (
 	"github.com/valetauth/valet/internal/store/sqltest"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/valetauth/valet/internal/testclock"
 )
 
-// testClock is a clock the test moves.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // testRing is a ring with its first keys on a fresh SQLite store.
-func testRing(tb testing.TB) (*Ring, *testClock) {
+func testRing(tb testing.TB) (*Ring, *testclock.Clock) {
 	tb.Helper()
 	db, err := sqlstore.Open(tb.Context(), sqltest.Backends()[0].URL(tb))
 	if err != nil {
@@ -59,7 +42,7 @@ func testRing(tb testing.TB) (*Ring, *testClock) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c := &testClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	r := &Ring{Store: db.Store().Keys, Sealer: sealer, Now: c.Now}
 	if err := r.Init(tb.Context()); err != nil {
 		tb.Fatal(err)

@@ -19,28 +19,12 @@ import (
 	"github.com/valetauth/valet/internal/secret"
 	"github.com/valetauth/valet/internal/store/sqlstore"
 	"github.com/valetauth/valet/internal/store/sqltest"
+
+	"github.com/valetauth/valet/internal/testclock"
 )
 
 // t0 is when the test keyrings start.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-
-// clock is a test clock that moves only when told.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 // sealKey is the key-encryption secret every node of a test shares.
 var sealKey = secret.Bytes(32)
@@ -61,7 +45,7 @@ func openStore(t *testing.T, url string) valet.Store {
 }
 
 // newRing is one node's keyring on st.
-func newRing(t *testing.T, st valet.Store, c *clock) *keys.Ring {
+func newRing(t *testing.T, st valet.Store, c *testclock.Clock) *keys.Ring {
 	t.Helper()
 	sealer, err := secret.NewSealer(sealKey)
 	if err != nil {
@@ -71,10 +55,10 @@ func newRing(t *testing.T, st valet.Store, c *clock) *keys.Ring {
 }
 
 // initRing is a single node with its first keys, made at t0.
-func initRing(t *testing.T) (*keys.Ring, valet.Store, *clock) {
+func initRing(t *testing.T) (*keys.Ring, valet.Store, *testclock.Clock) {
 	t.Helper()
 	st := openStore(t, sqltest.Backends()[0].URL(t))
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	r := newRing(t, st, c)
 	if err := r.Init(t.Context()); err != nil {
 		t.Fatal(err)
@@ -218,7 +202,7 @@ func TestConcurrentRotationMakesOneKey(t *testing.T) {
 	for _, b := range sqltest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			url := b.URL(t)
-			c := &clock{now: t0}
+			c := testclock.New(t0)
 			const nodes = 5
 			rings := make([]*keys.Ring, nodes)
 			stores := make([]valet.Store, nodes)
@@ -354,7 +338,7 @@ func TestPrePublishShorterThanCacheIsRefused(t *testing.T) {
 // algorithm, however many checks they make.
 func TestRunRotation(t *testing.T) {
 	url := sqltest.Backends()[0].URL(t)
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	a, b := newRing(t, openStore(t, url), c), newRing(t, openStore(t, url), c)
 	st := openStore(t, url)
 	if err := a.Init(t.Context()); err != nil {

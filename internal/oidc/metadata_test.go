@@ -9,6 +9,8 @@ import (
 
 	"github.com/valetauth/valet/internal/oidc"
 	"github.com/valetauth/valet/internal/token"
+
+	"github.com/valetauth/valet/internal/testclock"
 )
 
 // allOn is every switch on, as with the legacy grants enabled.
@@ -127,7 +129,7 @@ func TestRegisterRefusesABadIssuer(t *testing.T) {
 // of /userinfo.
 func openIDHandler(t *testing.T, iss string, s oidc.Supported) *oidc.Handler {
 	t.Helper()
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	ring, st := newRing(t, c)
 	return &oidc.Handler{Issuer: iss, Keys: ring, Supported: s,
 		Introspector: &token.Introspector{Issuer: &token.Issuer{URL: iss, Keys: ring, Now: c.Now}},

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,32 +21,16 @@ import (
 	"github.com/valetauth/valet/internal/oidc"
 	"github.com/valetauth/valet/internal/secret"
 	"github.com/valetauth/valet/internal/store/sqlstore"
+
+	"github.com/valetauth/valet/internal/testclock"
 )
 
 const issuer = "https://auth.example.com"
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// clock is a test clock that moves only when told.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // newRing is a keyring with its first keys, on a real SQLite store.
-func newRing(t *testing.T, c *clock) (*keys.Ring, valet.Store) {
+func newRing(t *testing.T, c *testclock.Clock) (*keys.Ring, valet.Store) {
 	t.Helper()
 	db, err := sqlstore.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "valet.db"))
 	if err != nil {
@@ -169,7 +152,7 @@ func kids(ks []map[string]any) []string {
 }
 
 func TestJWKS(t *testing.T) {
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	ring, _ := newRing(t, c)
 	url := serve(t, &oidc.Handler{Issuer: issuer, Keys: ring})
 	r := get(t, url+"/jwks")

@@ -11,6 +11,8 @@ import (
 	"github.com/valetauth/valet/internal/oidc"
 	"github.com/valetauth/valet/internal/secret"
 	"github.com/valetauth/valet/internal/token"
+
+	"github.com/valetauth/valet/internal/testclock"
 )
 
 // TestJW01RotationOverlap is catalogue JW-01 and R6 through HTTP: right
@@ -19,7 +21,7 @@ import (
 // JWKS max-age; a token signed just before the switch verifies and
 // introspects active until it expires; the old key leaves only after that.
 func TestJW01RotationOverlap(t *testing.T) {
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	ring, st := newRing(t, c)
 	url := serve(t, &oidc.Handler{Issuer: issuer, Keys: ring, Supported: modern})
 	tokens := &token.Issuer{URL: issuer, Keys: ring, AccessTTL: 10 * time.Minute, Now: c.Now}
@@ -119,7 +121,7 @@ func TestJW01RotationOverlap(t *testing.T) {
 // TestRotateNowOverHTTP is the emergency rotation: the new key signs at
 // once and the old one is gone from the JWKS, so its tokens stop working.
 func TestRotateNowOverHTTP(t *testing.T) {
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	ring, st := newRing(t, c)
 	url := serve(t, &oidc.Handler{Issuer: issuer, Keys: ring})
 	tokens := &token.Issuer{URL: issuer, Keys: ring, AccessTTL: 10 * time.Minute, Now: c.Now}

@@ -19,6 +19,8 @@ import (
 	"github.com/valetauth/valet/internal/oidc"
 	"github.com/valetauth/valet/internal/secret"
 	"github.com/valetauth/valet/internal/token"
+
+	"github.com/valetauth/valet/internal/testclock"
 )
 
 // The assembled server's tests (internal/server/oidc_test.go) drive
@@ -33,7 +35,7 @@ type uiEnv struct {
 	d      *secret.Digester
 	issuer *token.Issuer
 	ids    token.Subjects
-	clock  *clock
+	clock  *testclock.Clock
 	users  *flakyUsers
 	logs   *bytes.Buffer
 }
@@ -55,7 +57,7 @@ var uiCreated = time.Date(2026, 2, 1, 9, 0, 0, 0, time.UTC)
 
 func newUIEnv(t *testing.T) *uiEnv {
 	t.Helper()
-	c := &clock{now: time.Now()}
+	c := testclock.New(time.Now())
 	ring, st := newRing(t, c)
 	ctx := context.Background()
 	e := &uiEnv{st: st, d: secret.NewDigester(secret.Bytes(32)), clock: c, users: &flakyUsers{UserStore: st.Users},

@@ -19,25 +19,9 @@ import (
 	"github.com/valetauth/valet/internal/secret"
 	"github.com/valetauth/valet/internal/store/sqlstore"
 	"github.com/valetauth/valet/internal/store/sqltest"
+
+	"github.com/valetauth/valet/internal/testclock"
 )
-
-// cacheClock is a clock the test moves, safe for concurrent use.
-type cacheClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *cacheClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *cacheClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 // cacheKeys is one ES256 key whose publication the test controls: it can
 // withdraw the kid, or publish another key under it.
@@ -119,7 +103,7 @@ func (c *consents) remove(userID, clientID string) {
 // cacheFixture is an Introspector over in-memory stores that counts full
 // verifications (parses).
 type cacheFixture struct {
-	clock    *cacheClock
+	clock    *testclock.Clock
 	keys     *cacheKeys
 	deny     *denyList
 	consents *consents
@@ -133,7 +117,7 @@ func newCacheFixture(t testing.TB, size int) *cacheFixture {
 		t.Fatal(err)
 	}
 	f := &cacheFixture{
-		clock:    &cacheClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
+		clock:    testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)),
 		keys:     &cacheKeys{testKeys: &testKeys{priv: k, kid: "k1"}},
 		deny:     &denyList{},
 		consents: &consents{},
