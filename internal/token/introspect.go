@@ -90,9 +90,9 @@ type Introspector struct {
 	JWTCacheSize int
 
 	cacheOnce  sync.Once
-	cache      *jwtCache // verified JWTs by token; nil when off
-	opaqueRows *jwtCache // opaque tokens found active, by digest; nil when off
-	onParse    func()    // tests: called before every full verification
+	cache      *claimsCache // verified JWTs by token; nil when off
+	opaqueRows *claimsCache // opaque tokens found active, by digest; nil when off
+	onParse    func()       // tests: called before every full verification
 }
 
 // Introspect returns the RFC 7662 response for raw. Anything that is not a
@@ -176,14 +176,14 @@ func (i *Introspector) cachedJWT(raw string) (AccessClaims, bool) {
 }
 
 // jwtCache returns the cache of verified JWTs, or nil when it is off.
-func (i *Introspector) jwtCache() *jwtCache {
+func (i *Introspector) jwtCache() *claimsCache {
 	i.initCaches()
 	return i.cache
 }
 
 // opaqueCache returns the cache of stored opaque tokens found active, or
 // nil when it is off; it has the size of the JWT cache.
-func (i *Introspector) opaqueCache() *jwtCache {
+func (i *Introspector) opaqueCache() *claimsCache {
 	i.initCaches()
 	return i.opaqueRows
 }
@@ -195,8 +195,8 @@ func (i *Introspector) initCaches() {
 			size = DefaultJWTCacheSize
 		}
 		if size > 0 {
-			i.cache = newJWTCache(size)
-			i.opaqueRows = newJWTCache(size)
+			i.cache = newClaimsCache(size)
+			i.opaqueRows = newClaimsCache(size)
 		}
 	})
 }

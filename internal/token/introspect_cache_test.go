@@ -411,7 +411,7 @@ func TestJWTCache_Bound(t *testing.T) {
 // once every size insertions.
 func TestJWTCacheSweep(t *testing.T) {
 	at := func(sec int64) time.Time { return time.Unix(sec, 0) }
-	c := newJWTCache(4)
+	c := newClaimsCache(4)
 	put := func(raw string, exp, now int64) {
 		c.put(raw, &AccessClaims{ID: raw, Expiry: exp, Audience: Audience{"x"}}, "k1", nil, at(now))
 		if n := c.len(); n > 4 {

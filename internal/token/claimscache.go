@@ -14,42 +14,45 @@ import (
 // bytes) and its claims, about 1 KB in all: 10 MB at most.
 const DefaultJWTCacheSize = 10000
 
-// jwtCache remembers JWT access tokens that ParseAccess accepted, so that
-// introspecting one again costs no parsing and no signature check. It only
-// ever vouches for the signature: the caller checks on every hit that the
-// token is still within its time claims and its key still published, and
-// the deny-list and consent as for any token.
+// claimsCache remembers the claims of access tokens the Introspector has
+// established, under a key: JWTs that ParseAccess accepted, by the token
+// (then with the kid and key that verified it), so that introspecting one
+// again costs no parsing and no signature check; and opaque tokens found
+// active, by digest, so that it costs no store read. It only ever vouches
+// for what was checked once: the caller checks on every hit that the token
+// is still within its time claims (and a JWT's key still published), and
+// the deny-list, client and consent as for any token.
 //
 // It holds at most size entries in a slice of slots. A new token takes a
 // free slot; when there is none, a sweep drops the expired entries, and
 // failing that the slot under a hand that goes round the slots is
 // overwritten, so roughly the oldest insertion goes. The sweep is the only
 // scan, and runs at most once every size insertions: O(1) amortised.
-type jwtCache struct {
+type claimsCache struct {
 	mu      sync.Mutex
 	size    int
 	index   map[string]int // token → slot
-	entries []jwtEntry     // len grows to size
+	entries []claimsEntry  // len grows to size
 	free    []int          // slots emptied by expiry or a failed check
 	hand    int            // the next slot to overwrite when full
 	sweepIn int            // insertions before the next sweep may run
 }
 
-type jwtEntry struct {
+type claimsEntry struct {
 	raw    string // "" for a free slot
 	claims AccessClaims
 	kid    string
 	key    crypto.PublicKey // the public key that verified the token
 }
 
-func newJWTCache(size int) *jwtCache {
-	return &jwtCache{size: size, index: make(map[string]int)}
+func newClaimsCache(size int) *claimsCache {
+	return &claimsCache{size: size, index: make(map[string]int)}
 }
 
 // get returns what the cache knows of raw: a copy of its claims, and the
 // kid and public key that verified it. The caller checks that these still
 // hold, and removes raw if they do not.
-func (c *jwtCache) get(raw string) (AccessClaims, string, crypto.PublicKey, bool) {
+func (c *claimsCache) get(raw string) (AccessClaims, string, crypto.PublicKey, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	slot, ok := c.index[raw]
@@ -63,7 +66,7 @@ func (c *jwtCache) get(raw string) (AccessClaims, string, crypto.PublicKey, bool
 }
 
 // put remembers that raw verified with key kid and has claims.
-func (c *jwtCache) put(raw string, claims *AccessClaims, kid string, key crypto.PublicKey, now time.Time) {
+func (c *claimsCache) put(raw string, claims *AccessClaims, kid string, key crypto.PublicKey, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.index[raw]; ok {
@@ -74,7 +77,7 @@ func (c *jwtCache) put(raw string, claims *AccessClaims, kid string, key crypto.
 	case len(c.free) > 0:
 	case len(c.entries) < c.size:
 		slot = len(c.entries)
-		c.entries = append(c.entries, jwtEntry{})
+		c.entries = append(c.entries, claimsEntry{})
 	case c.sweepIn <= 0:
 		c.sweep(now)
 	}
@@ -92,14 +95,14 @@ func (c *jwtCache) put(raw string, claims *AccessClaims, kid string, key crypto.
 	}
 	// A copy of the token, so as not to keep the request that held it, and
 	// of the audiences, which the caller goes on using.
-	e := jwtEntry{raw: strings.Clone(raw), claims: *claims, kid: kid, key: key}
+	e := claimsEntry{raw: strings.Clone(raw), claims: *claims, kid: kid, key: key}
 	e.claims.Audience = slices.Clone(claims.Audience)
 	c.entries[slot] = e
 	c.index[e.raw] = slot
 }
 
 // remove forgets raw, if the cache holds it.
-func (c *jwtCache) remove(raw string) {
+func (c *claimsCache) remove(raw string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if slot, ok := c.index[raw]; ok {
@@ -108,7 +111,7 @@ func (c *jwtCache) remove(raw string) {
 }
 
 // sweep drops every entry expired at now.
-func (c *jwtCache) sweep(now time.Time) {
+func (c *claimsCache) sweep(now time.Time) {
 	for slot := range c.entries {
 		if e := &c.entries[slot]; e.raw != "" && expiredAt(e.claims.Expiry, now) {
 			c.drop(slot)
@@ -117,14 +120,14 @@ func (c *jwtCache) sweep(now time.Time) {
 	c.sweepIn = c.size
 }
 
-func (c *jwtCache) drop(slot int) {
+func (c *claimsCache) drop(slot int) {
 	delete(c.index, c.entries[slot].raw)
-	c.entries[slot] = jwtEntry{}
+	c.entries[slot] = claimsEntry{}
 	c.free = append(c.free, slot)
 }
 
 // len is how many tokens the cache holds.
-func (c *jwtCache) len() int {
+func (c *claimsCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.index)
