@@ -28,16 +28,19 @@ type denyMirror struct {
 	sum    denySummary
 	change sync.Mutex
 
-	stop, done chan struct{}
-	stopOnce   sync.Once
+	every *periodic // the refresh
 }
 
 // denySummary changes whenever a row is added, removed or extended.
 type denySummary struct{ rows, maxRowid, expirySum int64 }
 
 func newDenyMirror(db *DB, every time.Duration) *denyMirror {
-	m := &denyMirror{db: db, stop: make(chan struct{}), done: make(chan struct{})}
-	go m.run(every)
+	m := &denyMirror{db: db}
+	m.every = startPeriodic(every, func() {
+		// Not migrated yet, or the file is unreadable: lookups load the
+		// copy themselves, and report the error where it matters.
+		_ = m.refresh(context.Background())
+	})
 	return m
 }
 
@@ -167,23 +170,4 @@ func (m *denyMirror) refresh(ctx context.Context) error {
 	return m.reloadLocked(ctx)
 }
 
-func (m *denyMirror) run(every time.Duration) {
-	defer close(m.done)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-t.C:
-			// Not migrated yet, or the file is unreadable: lookups load the
-			// copy themselves, and report the error where it matters.
-			_ = m.refresh(context.Background())
-		}
-	}
-}
-
-func (m *denyMirror) close() {
-	m.stopOnce.Do(func() { close(m.stop) })
-	<-m.done
-}
+func (m *denyMirror) close() { m.every.stop() }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -102,9 +101,8 @@ func (db *DB) withPostgresLock(ctx context.Context, fn func() error) error {
 // migrations run, so that a process that dies holding it blocks the others
 // for one lease at most.
 type sqliteMigrationLock struct {
-	owner string
-	stop  chan struct{}
-	done  sync.WaitGroup
+	owner     string
+	heartbeat *periodic // while the lock is held
 }
 
 const (
@@ -143,30 +141,19 @@ func (l *sqliteMigrationLock) Lock(ctx context.Context, db *sql.DB) error {
 		case <-time.After(migrationPoll):
 		}
 	}
-	l.stop = make(chan struct{})
-	l.done.Go(func() {
-		t := time.NewTicker(migrationHeartbeat)
-		defer t.Stop()
-		for {
-			select {
-			case <-l.stop:
-				return
-			case <-t.C:
-				// A failed renewal is retried at the next tick; the lease is
-				// several ticks long.
-				_, _ = db.Exec("UPDATE valet_migration_lock SET expires_at = ? WHERE id = 1 AND owner = ?",
-					time.Now().Add(migrationLease).UnixMicro(), l.owner)
-			}
-		}
+	l.heartbeat = startPeriodic(migrationHeartbeat, func() {
+		// A failed renewal is retried at the next tick; the lease is
+		// several ticks long.
+		_, _ = db.Exec("UPDATE valet_migration_lock SET expires_at = ? WHERE id = 1 AND owner = ?",
+			time.Now().Add(migrationLease).UnixMicro(), l.owner)
 	})
 	return nil
 }
 
 func (l *sqliteMigrationLock) Unlock(ctx context.Context, db *sql.DB) error {
-	if l.stop != nil {
-		close(l.stop)
-		l.done.Wait()
-		l.stop = nil
+	if l.heartbeat != nil {
+		l.heartbeat.stop()
+		l.heartbeat = nil
 	}
 	if _, err := db.ExecContext(ctx, "DELETE FROM valet_migration_lock WHERE id = 1 AND owner = ?", l.owner); err != nil {
 		return fmt.Errorf("release the migration lock: %w", err)

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -108,32 +107,18 @@ const checkpointEvery = 200 * time.Millisecond
 // token inserts lost a quarter of their rate to it. A PASSIVE checkpoint
 // here does that work beside the writer and never blocks it.
 type checkpointer struct {
-	db       *sql.DB
-	stop     chan struct{}
-	done     chan struct{}
-	stopOnce sync.Once
+	db    *sql.DB
+	every *periodic
 }
 
 func newCheckpointer(db *sql.DB, every time.Duration) *checkpointer {
-	c := &checkpointer{db: db, stop: make(chan struct{}), done: make(chan struct{})}
-	go c.run(every)
+	c := &checkpointer{db: db}
+	c.every = startPeriodic(every, func() {
+		// A failure (the file is gone, the disk is full) shows in the
+		// writes themselves; the writer's backstop checkpoint remains.
+		_, _, _ = c.checkpoint(context.Background())
+	})
 	return c
-}
-
-func (c *checkpointer) run(every time.Duration) {
-	defer close(c.done)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-			// A failure (the file is gone, the disk is full) shows in the
-			// writes themselves; the writer's backstop checkpoint remains.
-			_, _, _ = c.checkpoint(context.Background())
-		}
-	}
 }
 
 // checkpoint runs one PASSIVE checkpoint and reports the frames in the WAL
@@ -147,8 +132,7 @@ func (c *checkpointer) checkpoint(ctx context.Context) (frames, done int, err er
 // close stops the checkpointer and closes its connection; closing again
 // does nothing more.
 func (c *checkpointer) close() error {
-	c.stopOnce.Do(func() { close(c.stop) })
-	<-c.done
+	c.every.stop()
 	return c.db.Close()
 }
 
