@@ -275,13 +275,7 @@ func TestAccessCreateCancelled(t *testing.T) {
 // success is in the file.
 func TestAccessCloseWithWaiters(t *testing.T) {
 	url := sqliteURL(t)
-	db, err := Open(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	db := openOnly(t, url)
 	st := db.Store()
 	benchClient(t, st, "c")
 	conn, err := db.w.Conn(t.Context()) // the writer is busy
@@ -416,13 +410,7 @@ func TestStmtCacheBound(t *testing.T) {
 // TestStmtCacheClose: Close closes every cached statement, and a query after
 // Close fails instead of reopening anything.
 func TestStmtCacheClose(t *testing.T) {
-	db, err := Open(t.Context(), sqliteURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	db := openOnly(t, sqliteURL(t))
 	st := db.Store()
 	benchClient(t, st, "c")
 	if _, err := st.Clients.Get(t.Context(), "c"); err != nil {

@@ -74,13 +74,7 @@ func TestQueuedAccessFoundBeforeCommit(t *testing.T) {
 // closes the file, so a clean stop loses no token.
 func TestQueuedAccessCloseWrites(t *testing.T) {
 	url := "sqlite://" + filepath.Join(t.TempDir(), "valet.db")
-	db, err := Open(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	db := openOnly(t, url)
 	benchClient(t, db.Store(), "c")
 	db.accessQ.close()
 	db.accessQ = newAccessBatcher(db) // paused: Close must write the queue itself

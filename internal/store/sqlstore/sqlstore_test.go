@@ -29,16 +29,24 @@ func TestPostgres(t *testing.T) {
 // open opens and migrates url, and closes it when the test ends.
 func open(t *testing.T, url string) *DB {
 	t.Helper()
-	db, err := Open(t.Context(), url)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
+	db := openOnly(t, url)
 	t.Cleanup(func() {
 		if err := db.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
 	})
+	return db
+}
+
+// openOnly opens and migrates url, for a test that closes it itself.
+func openOnly(t *testing.T, url string) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), url)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
 	if err := db.Migrate(t.Context()); err != nil {
+		db.Close()
 		t.Fatalf("Migrate: %v", err)
 	}
 	return db
