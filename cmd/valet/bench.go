@@ -54,6 +54,7 @@ type benchFlags struct {
 	target, baseline    string
 	adminToken, cpuProf string
 	pid                 int
+	accessTokenWrites   string
 }
 
 func newBenchCmd() *cobra.Command {
@@ -75,6 +76,7 @@ taskset and point a second "valet bench --target ..." at it (the first
 prints the command). Only loopback addresses are ever loaded.`,
 		Example: `  valet bench
   valet bench --duration 30s --rounds 3 --json
+  valet bench --scenario cc-opaque --access-token-writes queued   # the opt-in of configuration.md
   taskset -c 1 valet bench --server-only      # then run the command it prints under taskset -c 0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -95,6 +97,7 @@ prints the command). Only loopback addresses are ever loaded.`,
 	fl.StringVar(&f.target, "target", "", "load the Valet already running at this loopback URL, such as http://127.0.0.1:8080; its clients are registered through --admin-url")
 	fl.StringVar(&f.baseline, "baseline-url", "", "with --target: the baseline URL that valet bench --server-only printed (default: a baseline in this process)")
 	fl.StringVar(&f.adminToken, "admin-token", "", "with --target: the admin token (default: VALET_ADMIN_TOKEN, else the admin-token file in --data)")
+	fl.StringVar(&f.accessTokenWrites, "access-token-writes", "committed", "access_token_writes of the Valet bench starts: committed (the zero-configuration form) or queued (the opt-in)")
 	fl.IntVar(&f.pid, "pid", 0, "with --target: the server's process ID, to report its resident memory and to tell its CPU time from other processes")
 	return cmd
 }
@@ -111,7 +114,7 @@ func runBench(ctx context.Context, cmd *cobra.Command, f *benchFlags) error {
 	}
 	var tg *benchTargets
 	if f.target == "" {
-		tg, err = startBenchServers(ctx)
+		tg, err = startBenchServers(ctx, f.accessTokenWrites)
 	} else {
 		tg, err = connectBenchTarget(cmd, f)
 	}
@@ -206,6 +209,10 @@ func (f *benchFlags) validate(cmd *cobra.Command) ([]benchScenario, error) {
 		return nil, errors.New("--server-only starts the servers that --target and --baseline-url name: use one or the other")
 	case f.target == "" && (f.baseline != "" || f.adminToken != "" || f.pid != 0 || cmd.Flags().Changed("admin-url")):
 		return nil, errors.New("--baseline-url, --admin-url, --admin-token and --pid describe a server given by --target; without --target, bench starts its own")
+	case f.target != "" && cmd.Flags().Changed("access-token-writes"):
+		return nil, errors.New("--access-token-writes sets up the Valet bench starts; a Valet given by --target runs with its own configuration (VALET_ACCESS_TOKEN_WRITES)")
+	case f.accessTokenWrites != "committed" && f.accessTokenWrites != "queued":
+		return nil, fmt.Errorf("--access-token-writes %q: want committed or queued", f.accessTokenWrites)
 	}
 	for flag, u := range map[string]string{"--target": f.target, "--baseline-url": f.baseline} {
 		if u == "" {

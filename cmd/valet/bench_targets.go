@@ -67,7 +67,7 @@ func (t *benchTargets) startBaseline() error {
 // serve` in this process: a temporary data directory (SQLite, generated
 // secret and admin token), 127.0.0.1 ports, and its log in a file there, as
 // a deployment would write it.
-func startBenchServers(ctx context.Context) (t *benchTargets, err error) {
+func startBenchServers(ctx context.Context, accessTokenWrites string) (t *benchTargets, err error) {
 	dir, err := os.MkdirTemp("", "valet-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("create a temporary data directory: %w (set TMPDIR to a writable directory)", err)
@@ -95,6 +95,7 @@ func startBenchServers(ctx context.Context) (t *benchTargets, err error) {
 
 	c := defaultConfig()
 	c.Data, c.Addr, c.AdminAddr = dir, "127.0.0.1:0", "127.0.0.1:0"
+	c.AccessTokenWrites = accessTokenWrites
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	type addrs struct{ public, admin net.Addr }
 	ready, done := make(chan addrs, 1), make(chan error, 1)

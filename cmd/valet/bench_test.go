@@ -49,3 +49,37 @@ func TestBenchRefusesOtherHosts(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchQueuedWrites runs the opaque scenarios against the opt-in
+// access_token_writes: queued, and checks the flag's refusals.
+func TestBenchQueuedWrites(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	out, errOut, err := runValet(t, "", "bench", "--duration", "300ms", "--warmup", "0s", "--concurrency", "2", "--json",
+		"--scenario", "cc-opaque,introspect-opaque", "--access-token-writes", "queued")
+	if err != nil {
+		t.Fatalf("valet bench: %v\n%s", err, errOut)
+	}
+	var rep benchReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(rep.Scenarios) != 3 {
+		t.Fatalf("scenarios %+v", rep.Scenarios)
+	}
+	for _, s := range rep.Scenarios {
+		if s.Requests == 0 || s.Errors != 0 {
+			t.Errorf("%s: %d requests, %d errors (%s)", s.Name, s.Requests, s.Errors, s.FirstError)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "--access-token-writes", "later"}, "want committed or queued"},
+		{[]string{"bench", "--target", "http://127.0.0.1:1", "--access-token-writes", "queued"}, "its own configuration"},
+	} {
+		if _, _, err := runValet(t, "", tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("valet %s: %v, want %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+}
