@@ -12,10 +12,10 @@ import (
 // CPU of a JWT introspection, for a table that changes only when something
 // is revoked. A SQLite file belongs to one node, whose revocations all go
 // through Add here, so the copy is exact for this process at every moment.
-// Another process writing the same file (a second valet serve on it, which
-// is not a supported deployment, but is not refused) is caught by refresh:
-// once a second it reads a summary of the table and reloads the copy when
-// the summary changed. PostgreSQL, where nodes share the database, always
+// No other process can open the file (see sqliteDSN), but a second DB of
+// this process on the same file (tests open two) is caught by refresh: once
+// a second it reads a summary of the table and reloads the copy when the
+// summary changed. PostgreSQL, where nodes share the database, always
 // asks the database.
 type denyMirror struct {
 	db *DB

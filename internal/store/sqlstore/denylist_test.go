@@ -37,7 +37,7 @@ func TestDenyMirrorServesFromMemory(t *testing.T) {
 }
 
 // TestDenyMirrorSeesAnotherProcess: a revocation written to the same file
-// by another process (here another DB) reaches this one's copy through the
+// by another DB of this process (no other process may open it) reaches this one's copy through the
 // periodic summary check.
 func TestDenyMirrorSeesAnotherProcess(t *testing.T) {
 	url := sqliteURL(t)

@@ -1,9 +1,12 @@
 package sqlstore
 
 import (
+	"context"
 	"database/sql"
+	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -100,7 +103,7 @@ func TestSQLitePragmas(t *testing.T) {
 			for pragma, want := range map[string]string{
 				"journal_mode": "wal",
 				"foreign_keys": "1",
-				"busy_timeout": "10000",
+				"busy_timeout": "2000",
 				"synchronous":  "1", // NORMAL
 				"query_only":   queryOnly,
 			} {
@@ -116,8 +119,61 @@ func TestSQLitePragmas(t *testing.T) {
 	}
 	t.Run("writer", func(t *testing.T) { check(t, db.w, 1, "0") })
 	t.Run("readers", func(t *testing.T) { check(t, db.r, 4, "1") })
+	// The unix-excl VFS keeps the WAL index in memory: no -shm file.
+	if _, err := os.Stat(db.path + "-shm"); !os.IsNotExist(err) {
+		t.Errorf("stat %s-shm: %v; want no shared-memory file (unix-excl)", db.path, err)
+	}
 
 	if _, err := db.r.ExecContext(t.Context(), "DELETE FROM clients"); err == nil {
 		t.Error("a write through the read pool succeeded; readers must be query_only")
+	}
+}
+
+// TestSQLiteOneProcess checks that a SQLite file open in one process is
+// refused to a second one, with an error that says what to do, and that
+// closing the database frees it. The second process is this test binary,
+// run again.
+func TestSQLiteOneProcess(t *testing.T) {
+	if path := os.Getenv("VALET_TEST_OPEN_SQLITE"); path != "" {
+		db, err := Open(context.Background(), "sqlite://"+path)
+		if err != nil {
+			fmt.Println("refused:", err)
+			os.Exit(0)
+		}
+		db.Close()
+		fmt.Println("opened")
+		os.Exit(0)
+	}
+	path := filepath.Join(t.TempDir(), "valet.db")
+	second := func() string {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestSQLiteOneProcess$")
+		cmd.Env = append(os.Environ(), "VALET_TEST_OPEN_SQLITE="+path)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("second process: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	db, err := Open(t.Context(), "sqlite://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := second()
+	for _, w := range []string{"refused:", "in use by another process", path, "--data", "PostgreSQL"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("second process while the first has the file open: %q does not contain %q", out, w)
+		}
+	}
+	// This process's own databases on the file are not refused.
+	again, err := Open(t.Context(), "sqlite://"+path)
+	if err != nil {
+		t.Fatalf("a second database on the file in the same process: %v", err)
+	}
+	again.Close()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out := second(); !strings.Contains(out, "opened") {
+		t.Errorf("second process after Close: %q, want it to open the file", out)
 	}
 }
