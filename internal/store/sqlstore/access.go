@@ -92,7 +92,22 @@ func (s *access) Get(ctx context.Context, digest string) (*valet.AccessToken, er
 	return &t, nil
 }
 
+// DeleteExpired, on SQLite, walks the one index of access_tokens, client_id
+// then expires_at, one client at a time: every row has a client (the
+// cascade removes a deleted client's), and a client's expired rows lead its
+// range. PostgreSQL has an index on expires_at alone (see migration 00006
+// of SQLite).
 func (s *access) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
-	return s.db.deleteInBatches(ctx, "delete expired access tokens",
-		`DELETE FROM access_tokens WHERE digest IN (SELECT digest FROM access_tokens WHERE expires_at <= ? LIMIT ?)`, micros(now))
+	q := deleteExpiredAccess
+	if s.db.dialect == dialectPostgres {
+		q = deleteExpiredAccessPostgres
+	}
+	return s.db.deleteInBatches(ctx, "delete expired access tokens", q, micros(now))
 }
+
+const (
+	deleteExpiredAccess = `DELETE FROM access_tokens WHERE digest IN (SELECT digest FROM access_tokens
+	WHERE client_id IN (SELECT id FROM clients) AND expires_at <= ? LIMIT ?)`
+	deleteExpiredAccessPostgres = `DELETE FROM access_tokens WHERE digest IN (SELECT digest FROM access_tokens
+	WHERE expires_at <= ? LIMIT ?)`
+)
