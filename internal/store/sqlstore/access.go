@@ -93,9 +93,10 @@ func (s *access) Get(ctx context.Context, digest string) (*valet.AccessToken, er
 }
 
 // DeleteExpired, on SQLite, walks the one index of access_tokens, client_id
-// then expires_at, one client at a time: every row has a client (the
-// cascade removes a deleted client's), and a client's expired rows lead its
-// range. PostgreSQL has an index on expires_at alone (see migration 00006
+// then expires_at, one client at a time: every row has a client (foreign
+// keys are on in every connection, the cascade removes a deleted client's,
+// and migration 00006 removed any left by a deletion with them off), and a
+// client's expired rows lead its range. PostgreSQL has an index on expires_at alone (see migration 00006
 // of SQLite).
 func (s *access) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	q := deleteExpiredAccess

@@ -85,9 +85,10 @@ func TestHostileValues(t *testing.T) {
 	})
 }
 
-// TestSQLiteTwoProcesses opens one file twice, as two processes would: each
-// DB's writer then waits on the other through busy_timeout, and the
-// single-use gates still hold.
+// TestSQLiteTwoProcesses opens one file twice in this process, the nearest
+// to two processes that unix-excl still allows (a second process is
+// refused: TestSQLiteOneProcess): each DB's writer then waits on the other
+// through busy_timeout, and the single-use gates still hold.
 func TestSQLiteTwoProcesses(t *testing.T) {
 	u := sqliteURL(t)
 	a, b := open(t, u).Store(), open(t, u).Store()

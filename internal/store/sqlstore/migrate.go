@@ -21,8 +21,8 @@ import (
 var migrations embed.FS
 
 // Migrate brings the schema up to date. Every node may call it at start:
-// concurrent calls, from this process or others, wait for each other and
-// apply each migration once.
+// concurrent calls wait for each other and apply each migration once (on
+// SQLite they can only come from this process: see sqliteDSN).
 //
 // The lock is taken here, around all of goose's work, rather than handed to
 // goose: goose checks for pending migrations, creating its version table if

@@ -35,7 +35,9 @@ var sqlitePragmas = []string{
 // belongs to one valet process; a second one is refused with a clear error
 // (see openSQLite) instead of sharing a file it cannot share safely, since
 // this process's caches (the deny-list copy, the client cache) would miss
-// its writes. Several nodes share PostgreSQL instead.
+// its writes. Several nodes share PostgreSQL instead. The lock is a POSIX
+// one, which the kernel drops when the process closes any descriptor of the
+// file: nothing in Valet may open the database file but SQLite.
 //
 // Write connections
 // begin every transaction IMMEDIATE, taking the write lock up front: a

@@ -2,8 +2,10 @@ package sqlstore
 
 import (
 	"database/sql"
+	"errors"
 	"io/fs"
 	"testing"
+	"time"
 
 	"github.com/pressly/goose/v3"
 
@@ -120,4 +122,50 @@ func provider(t *testing.T, db *DB) *goose.Provider {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestUpgradeAccessTokenIndex migrates a SQLite database from version 5 to
+// 6: a token whose client was deleted with foreign keys off, which the new
+// sweep could never reach, is removed; the others stay, and the sweep
+// removes an expired one.
+func TestUpgradeAccessTokenIndex(t *testing.T) {
+	ctx := t.Context()
+	db := open(t, sqliteURL(t)) // migrated: go back to 5
+	p := provider(t, db)
+	if _, err := p.DownTo(ctx, 5); err != nil {
+		t.Fatalf("migrate down to version 5: %v", err)
+	}
+	st := db.Store()
+	benchClient(t, st, "c")
+	live, expired := benchToken("live", "c"), benchToken("expired", "c")
+	expired.ExpiresAt = expired.CreatedAt.Add(time.Second)
+	for _, tok := range []*valet.AccessToken{live, expired, benchToken("orphan", "gone")} {
+		if tok.ClientID == "gone" {
+			benchClient(t, st, "gone")
+		}
+		if err := st.Access.Create(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := db.w.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"PRAGMA foreign_keys = OFF", "DELETE FROM clients WHERE id = 'gone'", "PRAGMA foreign_keys = ON"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	conn.Close()
+
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate from version 5: %v", err)
+	}
+	if _, err := st.Access.Get(ctx, "orphan"); !errors.Is(err, valet.ErrNotFound) {
+		t.Errorf("Get(orphan) after the migration = %v, want ErrNotFound", err)
+	}
+	if n, err := st.Access.DeleteExpired(ctx, expired.ExpiresAt); err != nil || n != 1 {
+		t.Errorf("DeleteExpired = %d, %v; want 1", n, err)
+	}
+	checkStored(t, st, live)
 }

@@ -7,7 +7,13 @@
 -- second column of an index within each value of the first, and its
 -- inserts are not batched into one file's commits.
 
+-- The sweep finds rows through their client, so rows whose client is gone
+-- would never be swept. Valet's connections keep foreign keys on, but a
+-- client deleted with them off (the sqlite3 shell's default) leaves such
+-- rows; they read as inactive, and are removed here.
+
 -- +goose Up
+DELETE FROM access_tokens WHERE client_id NOT IN (SELECT id FROM clients);
 CREATE INDEX access_tokens_client_expiry ON access_tokens (client_id, expires_at);
 DROP INDEX access_tokens_client_id;
 DROP INDEX access_tokens_expires_at;
