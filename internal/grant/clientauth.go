@@ -3,7 +3,6 @@ package grant
 import (
 	"context"
 	"errors"
-	"github.com/valetauth/valet/internal/throttle"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/valetauth/valet"
 	"github.com/valetauth/valet/internal/oauth"
 	"github.com/valetauth/valet/internal/secret"
+	"github.com/valetauth/valet/internal/throttle"
 )
 
 // authFailed is the description of every failed client authentication, so
