@@ -364,6 +364,18 @@ func sqliteCode(err error) int {
 	return 0
 }
 
+// isConstraint reports a SQLite constraint violation, of any extended code:
+// the statement is undone alone.
+func isConstraint(err error) bool {
+	return sqliteCode(err)&0xff == sqlite3.SQLITE_CONSTRAINT
+}
+
+// isBusy reports SQLITE_BUSY, of any extended code: a lock that another
+// connection, or another process, holds.
+func isBusy(err error) bool {
+	return sqliteCode(err)&0xff == sqlite3.SQLITE_BUSY
+}
+
 func pgCode(err error) string {
 	var e *pgconn.PgError
 	if errors.As(err, &e) {

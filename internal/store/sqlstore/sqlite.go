@@ -11,7 +11,6 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // sqlitePragmas are set on every connection, through the DSN, so that a
@@ -82,7 +81,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	// reader opens it.
 	if err := pingSQLite(ctx, w); err != nil {
 		_ = w.Close()
-		if sqliteCode(err)&0xff == sqlite3.SQLITE_BUSY {
+		if isBusy(err) {
 			return nil, fmt.Errorf("the SQLite database %s is in use by another process, such as a valet serve already running on the same data directory: one process at a time may open it; stop the other one, or give this one its own --data (VALET_DATA) or --db (VALET_DB); for several nodes, use PostgreSQL", path)
 		}
 		return nil, fmt.Errorf("cannot open SQLite database %s: %w; check the path (--db / VALET_DB): its directory must exist and be writable", path, err)
@@ -165,7 +164,7 @@ func pingSQLite(ctx context.Context, w *sql.DB) error {
 	deadline := time.Now().Add(pingRetryFor)
 	for attempt := 0; ; attempt++ {
 		err := w.PingContext(ctx)
-		if err == nil || sqliteCode(err)&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
 			return err
 		}
 		select {
