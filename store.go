@@ -113,6 +113,12 @@ type RefreshStore interface {
 // value. JWT access tokens are not stored: they verify on their own, and the
 // RevocationStore says when one stops early.
 type AccessTokenStore interface {
+	// Create stores t; ErrNotFound when its client does not exist. A taken
+	// digest is never overwritten: Create returns ErrExists, except where
+	// it answers before the row is inserted (SQLite's journal), when a
+	// digest already in the table is refused only by the insert that
+	// follows. Digests are keyed hashes of 256 random bits: a taken one is
+	// a caller's bug, never a second token.
 	Create(ctx context.Context, t *AccessToken) error
 	// Get returns the token under digest; ErrNotFound when unknown. Expired
 	// tokens may still be returned until DeleteExpired removes them: callers

@@ -99,6 +99,12 @@ func (s *access) Get(ctx context.Context, digest string) (*valet.AccessToken, er
 // client's expired rows lead its range. PostgreSQL has an index on expires_at alone (see migration 00006
 // of SQLite).
 func (s *access) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	if s.db.accessQ != nil {
+		// Rows still queued are swept too.
+		if err := s.db.accessQ.flush(ctx); err != nil {
+			return 0, wrap("delete expired access tokens", err)
+		}
+	}
 	q := deleteExpiredAccess
 	if s.db.dialect == dialectPostgres {
 		q = deleteExpiredAccessPostgres

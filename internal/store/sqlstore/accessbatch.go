@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"runtime"
 	"slices"
 	"sync"
@@ -92,6 +94,18 @@ type accessBatcher struct {
 	// accessChunkMax, for tests and benchmarks; 1 writes a batch one INSERT
 	// a row, in one transaction, the former path.
 	chunkRows int
+	// journal, when not nil, makes a Create durable before its commit
+	// (accessjournal.go). retry holds journaled rows whose insert failed
+	// other than on a constraint: they stay in pending, and are queued
+	// again after the next row is written.
+	journal *accessJournal
+	retry   []*accessReq
+	// known holds the clients a journaled Create found in the table, and
+	// deleting those whose deletion is under way (see forget): a journaled
+	// row is answered before its insert could fail on a deleted client,
+	// so Create checks for the client first, as the insert would.
+	known    map[string]bool
+	deleting map[string]int
 }
 
 type accessReq struct {
@@ -105,6 +119,11 @@ type accessReq struct {
 	res chan error
 	// err is the answer too, for run's own use after the batch (settle).
 	err error
+	// seg is the journal segment holding the row, 0 when not journaled.
+	seg uint64
+	// barrier marks a request with no row, answered once every row queued
+	// before it is written (see flush).
+	barrier bool
 }
 
 // answer gives r its row's outcome; write calls it once for every request.
@@ -117,13 +136,16 @@ func (r *accessReq) answer(err error) {
 // start it when they choose.
 func newAccessBatcher(db *DB) *accessBatcher {
 	return &accessBatcher{db: db, pending: map[string]*valet.AccessToken{},
+		known: map[string]bool{}, deleting: map[string]int{},
 		wake: make(chan struct{}, 1), full: make(chan struct{}, 1), done: make(chan struct{}),
 		lingerFor: accessLinger}
 }
 
-// startAccessBatcher returns a running batcher.
-func startAccessBatcher(db *DB) *accessBatcher {
+// startAccessBatcher returns a running batcher, journaling into j when not
+// nil.
+func startAccessBatcher(db *DB, j *accessJournal) *accessBatcher {
 	b := newAccessBatcher(db)
+	b.journal = j
 	go b.run()
 	return b
 }
@@ -138,19 +160,51 @@ func (b *accessBatcher) create(ctx context.Context, t *valet.AccessToken, queued
 		return wrap(opCreateAccess, err)
 	}
 	r := &accessReq{ctx: ctx, args: accessArgs(t), res: make(chan error, 1)}
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return wrap(opCreateAccess, errClosed)
+	if !queued && b.journal != nil {
+		room, known := b.journalRoom(t.ClientID)
+		if room && !known {
+			if err := b.checkClient(ctx, t.ClientID); err != nil {
+				return err
+			}
+		}
+		if room {
+			// Durable once in the journal: answered then, like a queued row.
+			// A row too large for a record waits for its commit instead.
+			seg, err := b.journal.append(r.args)
+			if err != nil && !errors.Is(err, errJournalRecordTooLarge) {
+				return wrap(opCreateAccess, err)
+			}
+			r.seg = seg
+		}
 	}
-	if queued && !b.failing.Load() && len(b.pending) < accessQueuedMax {
+	b.mu.Lock()
+	if b.closed || r.seg != 0 && !b.known[t.ClientID] {
+		closed := b.closed
+		b.mu.Unlock()
+		// A journaled row stays in the journal, for the next Open, whose
+		// insert refuses it if its client is gone: an error does not
+		// promise that nothing was written.
+		if closed {
+			return wrap(opCreateAccess, errClosed)
+		}
+		b.journal.settled(r.seg, 1)
+		return wrap(opCreateAccess, errClientGone)
+	}
+	if r.seg != 0 || queued && b.roomInPendingLocked() {
 		if _, dup := b.pending[t.Digest]; dup {
 			b.mu.Unlock()
+			if r.seg != 0 {
+				b.journal.settled(r.seg, 1) // the row will be refused
+			}
 			return wrap(opCreateAccess, valet.ErrExists)
 		}
 		// The row outlives the request that issued it.
 		r.ctx, r.digest = context.WithoutCancel(ctx), t.Digest
-		b.pending[t.Digest] = t // the caller's; Get hands out copies
+		if r.seg != 0 {
+			// The plain store's caller may reuse t once Create returns.
+			t = cloneAccess(t)
+		}
+		b.pending[t.Digest] = t // a queued Create's caller's own (QueuedAccess); Get hands out copies
 	}
 	b.queue = append(b.queue, r)
 	if r.digest == "" {
@@ -184,6 +238,93 @@ func (b *accessBatcher) create(ctx context.Context, t *valet.AccessToken, queued
 	}
 }
 
+// journalRoom reports whether a row may be answered before its commit (the
+// writer is not failing, and pending is not full), and whether its client
+// is known to be in the table.
+func (b *accessBatcher) journalRoom(clientID string) (room, known bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.roomInPendingLocked(), b.known[clientID]
+}
+
+// errClientGone answers a Create for a client that is not in the table, as
+// the insert's foreign key would.
+var errClientGone = fmt.Errorf("%w: it refers to a client that does not exist", valet.ErrNotFound)
+
+// checkClient looks clientID up in the table, and records it as known
+// unless its deletion is under way.
+func (b *accessBatcher) checkClient(ctx context.Context, clientID string) error {
+	var one int
+	err := b.db.queryRow(ctx, b.db.rs, `SELECT 1 FROM clients WHERE id = ?`, clientID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return wrap(opCreateAccess, errClientGone)
+	}
+	if err != nil {
+		return wrap(opCreateAccess, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.deleting[clientID] > 0 {
+		return wrap(opCreateAccess, errClientGone)
+	}
+	b.known[clientID] = true
+	return nil
+}
+
+// forget prepares the deletion of a client: Creates for it fail from now
+// on, and the rows of it already queued are written, so that the
+// deletion's cascade finds them in the table. The caller calls the
+// function it returns once the deletion is over.
+func (b *accessBatcher) forget(ctx context.Context, clientID string) (func(), error) {
+	b.mu.Lock()
+	delete(b.known, clientID)
+	b.deleting[clientID]++
+	b.mu.Unlock()
+	done := func() {
+		b.mu.Lock()
+		if b.deleting[clientID]--; b.deleting[clientID] == 0 {
+			delete(b.deleting, clientID)
+		}
+		b.mu.Unlock()
+	}
+	if err := b.flush(ctx); err != nil {
+		done()
+		return nil, err
+	}
+	return done, nil
+}
+
+func (b *accessBatcher) roomInPendingLocked() bool {
+	return !b.failing.Load() && len(b.pending) < accessQueuedMax
+}
+
+// flush returns once every row queued before it was written, or refused:
+// a statement on access_tokens that follows sees them in the table. Rows
+// to retry (see settle) stay in memory.
+func (b *accessBatcher) flush(ctx context.Context) error {
+	r := &accessReq{ctx: ctx, barrier: true, res: make(chan error, 1)}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil // close wrote the queue
+	}
+	b.queue = append(b.queue, r)
+	b.waiters++
+	b.mu.Unlock()
+	for _, c := range []chan struct{}{b.wake, b.full} {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+	select {
+	case err := <-r.res:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // lookup returns a copy of the queued, not yet written token under digest,
 // or nil.
 func (b *accessBatcher) lookup(digest string) *valet.AccessToken {
@@ -198,6 +339,12 @@ func (b *accessBatcher) lookup(digest string) *valet.AccessToken {
 
 func cloneAccess(t *valet.AccessToken) *valet.AccessToken {
 	c := *t
+	// As the table gives them back: microseconds, in UTC.
+	for _, at := range []*time.Time{&c.AuthTime, &c.CreatedAt, &c.ExpiresAt} {
+		if !at.IsZero() {
+			*at = time.UnixMicro(at.UnixMicro()).UTC()
+		}
+	}
 	c.Scopes = slices.Clone(t.Scopes)
 	c.Audience = slices.Clone(t.Audience)
 	return &c
@@ -216,6 +363,9 @@ func (b *accessBatcher) close() {
 		}
 	}
 	<-b.done
+	if b.journal != nil {
+		b.journal.close()
+	}
 }
 
 // take removes and returns up to accessBatchMax requests from the head of
@@ -312,25 +462,40 @@ func (b *accessBatcher) linger() {
 }
 
 // settle records whether the writer is failing, from every row of a
-// written batch, and takes the queued ones out of pending.
+// written batch, and takes the queued ones out of pending. A journaled row
+// whose insert failed other than on a constraint stays in pending, and is
+// queued again (retry) once another row was written: it was acknowledged,
+// and the journal still holds it.
 func (b *accessBatcher) settle(batch []*accessReq) {
+	wrote := false
 	for _, r := range batch {
 		switch err := r.err; {
+		case r.barrier:
 		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 			// Its caller gave up before the write: says nothing of the disk.
 		default:
 			// A constraint is the row's own (its client was deleted); any
 			// other error may be every row's.
 			b.failing.Store(err != nil && !isConstraint(err))
+			wrote = wrote || err == nil
 		}
 	}
 	var dropped int
 	var first error
+	segs := map[uint64]int{}
 	b.mu.Lock()
 	onDrop := b.onDrop
 	for _, r := range batch {
 		if r.digest == "" {
 			continue
+		}
+		if r.seg != 0 {
+			if r.err != nil && !isConstraint(r.err) {
+				b.retry = append(b.retry, &accessReq{ctx: r.ctx, args: r.args, digest: r.digest,
+					seg: r.seg, res: make(chan error, 1)})
+				continue
+			}
+			segs[r.seg]++
 		}
 		delete(b.pending, r.digest)
 		if r.err != nil {
@@ -339,7 +504,25 @@ func (b *accessBatcher) settle(batch []*accessReq) {
 			}
 		}
 	}
+	if wrote && len(b.retry) > 0 && !b.closed {
+		b.queue = append(b.retry, b.queue...)
+		b.retry = nil
+		select {
+		case b.wake <- struct{}{}:
+		default:
+		}
+	}
 	b.mu.Unlock()
+	for seg, n := range segs {
+		b.journal.settled(seg, n)
+	}
+	for _, r := range batch {
+		if r.barrier {
+			// The rows queued before it are in the table, or refused and
+			// out of pending (see flush).
+			r.answer(nil)
+		}
+	}
 	if dropped > 0 && onDrop != nil {
 		onDrop(dropped, first)
 	}

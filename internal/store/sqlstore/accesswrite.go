@@ -37,6 +37,9 @@ func (b *accessBatcher) write(batch []*accessReq) {
 	live := b.live[:0] // not batch's own array: settle reads batch after
 	defer func() { clear(live); b.live = live[:0] }()
 	for _, r := range batch {
+		if r.barrier {
+			continue // answered by settle, once the rows are out of pending
+		}
 		if err := r.ctx.Err(); err != nil {
 			r.answer(wrap(opCreateAccess, err)) // its caller has returned; skip the row
 			continue

@@ -150,6 +150,15 @@ func (s *clients) Update(ctx context.Context, id string, fn func(*valet.Client) 
 // Delete removes the client; the database cascades to its consents, codes
 // and refresh tokens.
 func (s *clients) Delete(ctx context.Context, id string) error {
+	if s.db.accessQ != nil {
+		// The client's access tokens still queued go into the table
+		// first, where the cascade removes them.
+		done, err := s.db.accessQ.forget(ctx, id)
+		if err != nil {
+			return wrap("delete client", err)
+		}
+		defer done()
+	}
 	n, err := affected(s.db.exec(ctx, s.db.ws, `DELETE FROM clients WHERE id = ?`, id))
 	if err == nil && n == 0 {
 		err = sql.ErrNoRows

@@ -104,7 +104,21 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	ck.SetMaxOpenConns(1)
 	db := &DB{dialect: dialectSQLite, r: r, w: w, path: path,
 		rs: newStmtCache(r, true), ws: newStmtCache(w, true)}
-	db.accessQ = startAccessBatcher(db)
+	// The tokens a process that stopped left in its journal go into the
+	// table before anything reads it.
+	j, found, segs, err := openAccessJournal(path)
+	if err == nil && len(segs) > 0 {
+		if err = db.replayJournal(ctx, found, segs); err != nil {
+			j.release()
+		}
+	}
+	if err != nil {
+		_ = w.Close()
+		_ = r.Close()
+		_ = ck.Close()
+		return nil, err
+	}
+	db.accessQ = startAccessBatcher(db, j)
 	db.ckpt = newCheckpointer(ck, checkpointEvery)
 	db.deny = newDenyMirror(db, time.Second)
 	return db, nil

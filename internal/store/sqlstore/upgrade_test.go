@@ -147,6 +147,9 @@ func TestUpgradeAccessTokenIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := db.accessQ.flush(ctx); err != nil { // the rows in the table, for the statements below
+		t.Fatal(err)
+	}
 	conn, err := db.w.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
