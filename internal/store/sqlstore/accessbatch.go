@@ -106,6 +106,9 @@ type accessBatcher struct {
 	// so Create checks for the client first, as the insert would.
 	known    map[string]bool
 	deleting map[string]int
+	// forgets counts the deletions begun (forget): a client checkClient
+	// read while one ran is not recorded as known.
+	forgets uint64
 }
 
 type accessReq struct {
@@ -160,21 +163,21 @@ func (b *accessBatcher) create(ctx context.Context, t *valet.AccessToken, queued
 		return wrap(opCreateAccess, err)
 	}
 	r := &accessReq{ctx: ctx, args: accessArgs(t), res: make(chan error, 1)}
-	if !queued && b.journal != nil {
-		room, known := b.journalRoom(t.ClientID)
+	if !queued && b.journal != nil && journalable(r.args) {
+		room, known, gen := b.journalRoom(t.ClientID)
 		if room && !known {
-			if err := b.checkClient(ctx, t.ClientID); err != nil {
+			var err error
+			if known, err = b.checkClient(ctx, t.ClientID, gen); err != nil {
 				return err
 			}
 		}
-		if room {
-			// Durable once in the journal: answered then, like a queued row.
-			// A row too large for a record waits for its commit instead.
-			seg, err := b.journal.append(r.args)
-			if err != nil && !errors.Is(err, errJournalRecordTooLarge) {
-				return wrap(opCreateAccess, err)
+		if room && known {
+			// Durable once in the journal: answered then, like a queued
+			// row. If the journal cannot take it (too large for a record,
+			// a failing file system), the row waits for its commit.
+			if seg, err := b.journal.append(r.args); err == nil {
+				r.seg = seg
 			}
-			r.seg = seg
 		}
 	}
 	b.mu.Lock()
@@ -187,6 +190,7 @@ func (b *accessBatcher) create(ctx context.Context, t *valet.AccessToken, queued
 		if closed {
 			return wrap(opCreateAccess, errClosed)
 		}
+		// Its client's deletion began after the row was journaled.
 		b.journal.settled(r.seg, 1)
 		return wrap(opCreateAccess, errClientGone)
 	}
@@ -238,13 +242,24 @@ func (b *accessBatcher) create(ctx context.Context, t *valet.AccessToken, queued
 	}
 }
 
+// journalable reports whether a row's insert can fail only on its client
+// or its digest, which Create checks before it journals the row: the
+// columns that may not be NULL have values.
+func journalable(args []any) bool {
+	return args[8] != nil && args[9] != nil // created_at, expires_at
+}
+
 // journalRoom reports whether a row may be answered before its commit (the
-// writer is not failing, and pending is not full), and whether its client
-// is known to be in the table.
-func (b *accessBatcher) journalRoom(clientID string) (room, known bool) {
+// writer is not failing, and pending is not full), whether its client is
+// known to be in the table, and the count of deletions begun.
+func (b *accessBatcher) journalRoom(clientID string) (room, known bool, gen uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.roomInPendingLocked(), b.known[clientID]
+	return b.roomInPendingLocked(), b.known[clientID], b.forgets
+}
+
+func (b *accessBatcher) roomInPendingLocked() bool {
+	return !b.failing.Load() && len(b.pending) < accessQueuedMax
 }
 
 // errClientGone answers a Create for a client that is not in the table, as
@@ -252,50 +267,64 @@ func (b *accessBatcher) journalRoom(clientID string) (room, known bool) {
 var errClientGone = fmt.Errorf("%w: it refers to a client that does not exist", valet.ErrNotFound)
 
 // checkClient looks clientID up in the table, and records it as known
-// unless its deletion is under way.
-func (b *accessBatcher) checkClient(ctx context.Context, clientID string) error {
+// unless a deletion began since gen was read (journalRoom): then the row
+// waits for its commit, whose foreign key tells.
+func (b *accessBatcher) checkClient(ctx context.Context, clientID string, gen uint64) (bool, error) {
 	var one int
 	err := b.db.queryRow(ctx, b.db.rs, `SELECT 1 FROM clients WHERE id = ?`, clientID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
-		return wrap(opCreateAccess, errClientGone)
+		return false, wrap(opCreateAccess, errClientGone)
 	}
 	if err != nil {
-		return wrap(opCreateAccess, err)
+		return false, wrap(opCreateAccess, err)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.deleting[clientID] > 0 {
-		return wrap(opCreateAccess, errClientGone)
+	if b.forgets != gen || b.deleting[clientID] > 0 {
+		return false, nil
 	}
 	b.known[clientID] = true
-	return nil
+	return true, nil
 }
 
-// forget prepares the deletion of a client: Creates for it fail from now
-// on, and the rows of it already queued are written, so that the
+// forget prepares the deletion of a client: its Creates are not journaled
+// from now on, and the rows of it already queued are written, so that the
 // deletion's cascade finds them in the table. The caller calls the
-// function it returns once the deletion is over.
-func (b *accessBatcher) forget(ctx context.Context, clientID string) (func(), error) {
+// function it returns once the deletion is over, telling whether it
+// deleted the client: then the client's rows still in memory (to retry,
+// see settle) are dropped, as the cascade dropped the others.
+func (b *accessBatcher) forget(ctx context.Context, clientID string) (func(deleted bool), error) {
 	b.mu.Lock()
 	delete(b.known, clientID)
 	b.deleting[clientID]++
+	b.forgets++
 	b.mu.Unlock()
-	done := func() {
+	done := func(deleted bool) {
 		b.mu.Lock()
 		if b.deleting[clientID]--; b.deleting[clientID] == 0 {
 			delete(b.deleting, clientID)
 		}
+		segs := map[uint64]int{}
+		if deleted {
+			b.retry = slices.DeleteFunc(b.retry, func(r *accessReq) bool {
+				if r.args[3] != clientID {
+					return false
+				}
+				delete(b.pending, r.digest)
+				segs[r.seg]++
+				return true
+			})
+		}
 		b.mu.Unlock()
+		for seg, n := range segs {
+			b.journal.settled(seg, n)
+		}
 	}
 	if err := b.flush(ctx); err != nil {
-		done()
+		done(false)
 		return nil, err
 	}
 	return done, nil
-}
-
-func (b *accessBatcher) roomInPendingLocked() bool {
-	return !b.failing.Load() && len(b.pending) < accessQueuedMax
 }
 
 // flush returns once every row queued before it was written, or refused:
@@ -498,7 +527,7 @@ func (b *accessBatcher) settle(batch []*accessReq) {
 			segs[r.seg]++
 		}
 		delete(b.pending, r.digest)
-		if r.err != nil {
+		if r.err != nil && r.seg == 0 { // a journaled row refused was its client's deletion's
 			if dropped++; first == nil {
 				first = r.err
 			}

@@ -301,6 +301,9 @@ func (j *accessJournal) append(args []any) (uint64, error) {
 		close(w.done)
 	}
 	j.writing = false
+	if j.closed {
+		j.closeActiveLocked() // close left it to this appender
+	}
 	j.mu.Unlock()
 	return mine.seg, mine.err
 }
@@ -309,6 +312,11 @@ func (j *accessJournal) append(args []any) (uint64, error) {
 // opening one if needed. It is called with mu held, and releases it for
 // the write itself, which writing makes this caller's alone.
 func (j *accessJournal) writeLocked(buf []byte, rows int) (uint64, error) {
+	if j.closed {
+		// close ran while an earlier write of this loop was in flight:
+		// no new segment in a journal that is no longer locked.
+		return 0, errClosed
+	}
 	if j.f == nil {
 		f, err := os.OpenFile(filepath.Join(j.dir, segmentName(j.seg)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
@@ -373,21 +381,21 @@ func (j *accessJournal) settled(seg uint64, n int) {
 }
 
 // close ends the journal, after the batcher wrote what it could: segments
-// with no row waiting are deleted, with the directory when none is left;
-// the others stay for the next Open's replay.
+// with no row waiting are deleted; the others stay for the next Open's
+// replay. The lock file stays: removed, a DB opening the journal meanwhile
+// could lock the old file while a third locked a new one.
 func (j *accessJournal) close() {
 	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return
+	}
 	j.closed = true
-	j.closeActiveLocked()
-	left := len(j.outstanding)
+	if !j.writing {
+		j.closeActiveLocked()
+	} // else the appender finds closed, and its file is closed below
 	j.mu.Unlock()
-	if left == 0 {
-		_ = os.Remove(filepath.Join(j.dir, "lock"))
-	}
 	j.release()
-	if left == 0 {
-		_ = os.Remove(j.dir) // only when empty
-	}
 }
 
 // release unlocks the journal.
@@ -407,6 +415,9 @@ func (db *DB) replayJournal(ctx context.Context, rows [][]any, segs []string) er
 		chunk := rows[:min(per, len(rows))]
 		rows = rows[len(chunk):]
 		if err := db.replayChunk(ctx, chunk, now); err != nil {
+			if strings.Contains(err.Error(), "no such table") {
+				return fmt.Errorf("the access-token journal in %s holds tokens, but the database %s has no access_tokens table: it is not the database the journal was written for; move the journal directory away to start without those tokens", filepath.Dir(segs[0]), db.path)
+			}
 			return fmt.Errorf("insert the access tokens of the journal in %s: %w; the journal is kept: start again once the database can be written", filepath.Dir(segs[0]), err)
 		}
 	}

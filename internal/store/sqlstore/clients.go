@@ -157,9 +157,14 @@ func (s *clients) Delete(ctx context.Context, id string) error {
 		if err != nil {
 			return wrap("delete client", err)
 		}
-		defer done()
+		n, err := affected(s.db.exec(ctx, s.db.ws, `DELETE FROM clients WHERE id = ?`, id))
+		done(err == nil && n > 0)
+		return s.deleted(n, err)
 	}
-	n, err := affected(s.db.exec(ctx, s.db.ws, `DELETE FROM clients WHERE id = ?`, id))
+	return s.deleted(affected(s.db.exec(ctx, s.db.ws, `DELETE FROM clients WHERE id = ?`, id)))
+}
+
+func (s *clients) deleted(n int, err error) error {
 	if err == nil && n == 0 {
 		err = sql.ErrNoRows
 	}
