@@ -683,3 +683,70 @@ func TestJournalLargeToken(t *testing.T) {
 	}
 	checkStored(t, st, small)
 }
+
+// TestJournalRetry pins what becomes of a journaled row whose insert fails
+// for a reason not its own (a trigger that breaks every INSERT stands in
+// for a full disk): its Create was answered, so the row stays found in
+// memory and is written once inserts work again; and if its client is
+// deleted meanwhile, it is dropped with the client's other tokens.
+func TestJournalRetry(t *testing.T) {
+	db := open(t, sqliteURL(t))
+	st := db.Store()
+	benchClient(t, st, "c")
+	benchClient(t, st, "d")
+	journalOf(t, db)
+	exec := func(stmt string) {
+		t.Helper()
+		if _, err := db.w.ExecContext(t.Context(), stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	broken := func() {
+		t.Helper()
+		exec("CREATE TRIGGER broken AFTER INSERT ON access_tokens BEGIN INSERT INTO missing VALUES (1); END")
+	}
+	waitFailing := func(want bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); db.accessQ.failing.Load() != want; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the writer's failing = %v, want %v", !want, want)
+			}
+		}
+	}
+
+	broken()
+	kept := benchToken("kept", "c")
+	if err := st.Access.Create(t.Context(), kept); err != nil {
+		t.Fatalf("journaled Create = %v", err)
+	}
+	waitFailing(true)
+	checkStored(t, st, kept) // from memory: the insert failed
+	if inTable(t, db, kept.Digest) {
+		t.Fatal("the row is in the table although every insert fails")
+	}
+	exec("DROP TRIGGER broken")
+	// While failing, a Create waits for its commit; its success queues the
+	// failed row again.
+	if err := st.Access.Create(t.Context(), benchToken("next", "c")); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !inTable(t, db, kept.Digest); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the failed row was not written once inserts worked again")
+		}
+	}
+	waitFailing(false)
+
+	broken()
+	orphan := benchToken("orphan", "d")
+	if err := st.Access.Create(t.Context(), orphan); err != nil {
+		t.Fatalf("journaled Create = %v", err)
+	}
+	waitFailing(true)
+	if err := st.Clients.Delete(t.Context(), "d"); err != nil {
+		t.Fatal(err)
+	}
+	checkNotFound(t, st, orphan.Digest)
+	exec("DROP TRIGGER broken")
+	checkStored(t, st, kept)
+}
