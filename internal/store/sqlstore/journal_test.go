@@ -695,16 +695,6 @@ func TestJournalRetry(t *testing.T) {
 	benchClient(t, st, "c")
 	benchClient(t, st, "d")
 	journalOf(t, db)
-	exec := func(stmt string) {
-		t.Helper()
-		if _, err := db.w.ExecContext(t.Context(), stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	broken := func() {
-		t.Helper()
-		exec("CREATE TRIGGER broken AFTER INSERT ON access_tokens BEGIN INSERT INTO missing VALUES (1); END")
-	}
 	waitFailing := func(want bool) {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); db.accessQ.failing.Load() != want; time.Sleep(time.Millisecond) {
@@ -714,7 +704,7 @@ func TestJournalRetry(t *testing.T) {
 		}
 	}
 
-	broken()
+	mend := breakInserts(t, db)
 	kept := benchToken("kept", "c")
 	if err := st.Access.Create(t.Context(), kept); err != nil {
 		t.Fatalf("journaled Create = %v", err)
@@ -724,7 +714,7 @@ func TestJournalRetry(t *testing.T) {
 	if inTable(t, db, kept.Digest) {
 		t.Fatal("the row is in the table although every insert fails")
 	}
-	exec("DROP TRIGGER broken")
+	mend()
 	// While failing, a Create waits for its commit; its success queues the
 	// failed row again.
 	if err := st.Access.Create(t.Context(), benchToken("next", "c")); err != nil {
@@ -737,7 +727,7 @@ func TestJournalRetry(t *testing.T) {
 	}
 	waitFailing(false)
 
-	broken()
+	mend = breakInserts(t, db)
 	orphan := benchToken("orphan", "d")
 	if err := st.Access.Create(t.Context(), orphan); err != nil {
 		t.Fatalf("journaled Create = %v", err)
@@ -747,6 +737,6 @@ func TestJournalRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkNotFound(t, st, orphan.Digest)
-	exec("DROP TRIGGER broken")
+	mend()
 	checkStored(t, st, kept)
 }

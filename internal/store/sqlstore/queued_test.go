@@ -143,13 +143,7 @@ func TestQueuedAccessFailingWaits(t *testing.T) {
 	benchClient(t, st, "c")
 	dropped := make(chan error, 1)
 	q := db.QueuedAccess(func(n int, err error) { dropped <- err })
-	exec := func(stmt string) {
-		if _, err := db.w.ExecContext(t.Context(), stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Resolved when an INSERT runs: from then on every INSERT fails.
-	exec("CREATE TRIGGER broken AFTER INSERT ON access_tokens BEGIN INSERT INTO missing VALUES (1); END")
+	mend := breakInserts(t, db)
 
 	if err := q.Create(t.Context(), benchToken("first", "c")); err != nil {
 		t.Fatalf("first queued Create = %v", err)
@@ -164,7 +158,7 @@ func TestQueuedAccessFailingWaits(t *testing.T) {
 		t.Fatal("a Create while the writer fails returned nil: its token would never be found")
 	}
 
-	exec("DROP TRIGGER broken")
+	mend()
 	if err := q.Create(t.Context(), benchToken("third", "c")); err != nil {
 		t.Fatalf("Create once writes succeed again = %v", err)
 	}
@@ -349,4 +343,19 @@ func TestQueuedAccessDropToldOnce(t *testing.T) {
 	if len(calls) != 1 || calls[0] != 1 {
 		t.Errorf("onDrop calls = %v, want one, of one token", calls)
 	}
+}
+
+// breakInserts makes every INSERT into access_tokens fail, other than on a
+// constraint (as a full disk would), until the returned function mends it:
+// a trigger whose statement names a missing table, resolved when it runs.
+func breakInserts(t *testing.T, db *DB) (mend func()) {
+	t.Helper()
+	exec := func(stmt string) {
+		t.Helper()
+		if _, err := db.w.ExecContext(t.Context(), stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec("CREATE TRIGGER broken AFTER INSERT ON access_tokens BEGIN INSERT INTO missing VALUES (1); END")
+	return func() { exec("DROP TRIGGER broken") }
 }
